@@ -1,0 +1,63 @@
+"""The command line: ``python -m minigan <command> [options]`` (or ``minigan <command>``).
+
+Each command lives with the code it drives and owns its argument parser; this file only lists
+them, imports the one that is asked for (so ``--help`` stays fast), and turns the errors a user
+can cause (:class:`minigan.errors.MiniganError`) into a one-line message and exit status 2.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+from .errors import MiniganError
+
+#: command -> ("module:function", one-line help). The function takes argv (the arguments after
+#: the command name) and returns an exit status.
+COMMANDS = {
+    "dataset": ("minigan.data.commands:main", "look at the built-in idol set or your own images (preview, info)"),
+    "train": ("minigan.train:main", "train the DCGAN (writes runs/<name>/: samples, GIF, losses, checkpoints)"),
+    "sample": ("minigan.latent:sample_main", "draw idols from a trained generator (grid, PNG folder or .npz)"),
+    "fooled": ("minigan.latent:fooled_main", "the samples the discriminator rates most real"),
+    "interpolate": ("minigan.latent:interpolate_main", "walk the noise space between idols (linear or spherical)"),
+    "vector": ("minigan.latent:vector_main", "build an attribute vector (from exemplars or from labels)"),
+    "edit": ("minigan.latent:edit_main", "add and subtract an attribute vector to idols"),
+    "classifier": ("minigan.evaluate:classifier_main", "train the attribute classifier used by vectors and metrics"),
+    "evaluate": ("minigan.evaluate:evaluate_main", "measure a generator: Frechet distance, attributes, memorisation"),
+    "gradcheck": ("minigan.gradcheck:main", "check every layer's backward pass against finite differences"),
+}
+
+
+def usage() -> str:
+    width = max(map(len, COMMANDS))
+    lines = ["usage: python -m minigan <command> [options]", "",
+             "minigan trains a DCGAN on anime idol icons, from scratch. Commands:", ""]
+    lines += [f"  {name:<{width}}  {help_}" for name, (_, help_) in COMMANDS.items()]
+    lines += ["", "Run  python -m minigan <command> --help  for a command's options."]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        print(f"minigan: unknown command {command!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    target, _ = COMMANDS[command]
+    module_name, function_name = target.split(":")
+    function = getattr(importlib.import_module(module_name), function_name)
+    try:
+        return int(function(rest) or 0)
+    except MiniganError as exc:
+        print(f"minigan {command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"minigan {command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,30 @@
+"""The errors minigan reports to a user (as a one-line message, not a traceback).
+
+Every error that bad input can cause (a missing GPU, an empty image folder, a checkpoint of
+another model, a diverged training run) is a :class:`MiniganError`; the command line prints its
+message and exits with status 2. Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+__all__ = ["MiniganError", "DeviceError", "DatasetError", "CheckpointError", "TrainingDiverged"]
+
+
+class MiniganError(Exception):
+    """Base class of the errors caused by input or environment rather than by a bug."""
+
+
+class DeviceError(MiniganError, RuntimeError):
+    """A device was asked for that this machine cannot provide (no CuPy, no GPU)."""
+
+
+class DatasetError(MiniganError, ValueError):
+    """An image folder or dataset cannot be used (missing, empty, no readable images)."""
+
+
+class CheckpointError(MiniganError, ValueError):
+    """A checkpoint file is damaged, of another format version, or of another model."""
+
+
+class TrainingDiverged(MiniganError, FloatingPointError):
+    """A loss became NaN or infinite; the last good checkpoint is kept."""

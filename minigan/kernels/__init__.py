@@ -1,0 +1,128 @@
+"""Kernel dispatch: one name per kernel, the implementation chosen by the array's device.
+
+The layers call ``kernels.im2col(x, ...)`` and never care which version runs:
+
+* NumPy arrays use the numba kernels of :mod:`minigan.kernels.cpu` when numba is installed,
+* CuPy arrays use the CUDA kernels of :mod:`minigan.kernels.gpu`,
+* and ``MINIGAN_KERNELS=reference`` (or :func:`use_kernels("reference") <use_kernels>`) forces the
+  readable versions of :mod:`minigan.kernels.reference` on every device.
+
+Every kernel of every backend has the signature and the result of its reference version; the
+tests compare them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+
+from ..backend import get_array_module
+from . import reference
+from .reference import conv_output_size
+
+# The kernels that have fast versions. Each backend module defines all of them.
+KERNEL_NAMES = tuple(name for name in reference.__all__ if name != "conv_output_size")
+
+_MODES = ("auto", "reference")
+_mode = os.environ.get("MINIGAN_KERNELS", "auto").strip().lower() or "auto"
+if _mode not in _MODES:
+    raise ValueError(f"MINIGAN_KERNELS={_mode!r}: use one of {', '.join(_MODES)}")
+
+_fast_modules: dict[str, object] = {}
+
+
+def kernel_mode() -> str:
+    """``"auto"`` (fast kernels where available) or ``"reference"``."""
+    return _mode
+
+
+def set_kernel_mode(mode: str) -> None:
+    """Choose ``"auto"`` or ``"reference"`` kernels for the rest of the process."""
+    global _mode
+    mode = mode.strip().lower()
+    if mode not in _MODES:
+        raise ValueError(f"unknown kernel mode {mode!r}: use one of {', '.join(_MODES)}")
+    _mode = mode
+
+
+@contextlib.contextmanager
+def use_kernels(mode: str):
+    """Context manager: run the enclosed code with ``"auto"`` or ``"reference"`` kernels."""
+    previous = _mode
+    set_kernel_mode(mode)
+    try:
+        yield
+    finally:
+        set_kernel_mode(previous)
+
+
+def _load(module_name: str):
+    """Import ``minigan.kernels.<module_name>`` once; None if it cannot be used here."""
+    if module_name not in _fast_modules:
+        try:
+            _fast_modules[module_name] = importlib.import_module(f"{__name__}.{module_name}")
+        except ImportError:
+            _fast_modules[module_name] = None
+    return _fast_modules[module_name]
+
+
+def backend_for(x):
+    """The kernel module that serves arrays like ``x`` under the current mode."""
+    if _mode == "reference":
+        return reference
+    module = _load("cpu" if get_array_module(x).__name__ == "numpy" else "gpu")
+    return module if module is not None else reference
+
+
+def _pick(name: str, x):
+    """The implementation of kernel ``name`` for arrays like ``x``.
+
+    A fast module may leave a kernel out when plain array code is already as fast on its
+    device; the reference version then serves it.
+    """
+    return getattr(backend_for(x), name, None) or getattr(reference, name)
+
+
+# One thin function per kernel, so that a reader finds each name here and its maths in
+# reference.py. Each passes its arguments straight to the chosen implementation.
+
+
+def im2col(x, kh, kw, stride, padding):
+    return _pick("im2col", x)(x, kh, kw, stride, padding)
+
+
+def col2im(cols, x_shape, kh, kw, stride, padding):
+    return _pick("col2im", cols)(cols, x_shape, kh, kw, stride, padding)
+
+
+def nchw_to_cnhw(x):
+    return _pick("nchw_to_cnhw", x)(x)
+
+
+def cnhw_to_nchw(y, n, h, w):
+    return _pick("cnhw_to_nchw", y)(y, n, h, w)
+
+
+def batch_norm_forward_train(x, gamma, beta, eps):
+    return _pick("batch_norm_forward_train", x)(x, gamma, beta, eps)
+
+
+def batch_norm_backward_train(dy, x, mean, inv_std, gamma):
+    return _pick("batch_norm_backward_train", dy)(dy, x, mean, inv_std, gamma)
+
+
+def leaky_relu_forward(x, negative_slope):
+    return _pick("leaky_relu_forward", x)(x, negative_slope)
+
+
+def leaky_relu_backward(dy, x, negative_slope):
+    return _pick("leaky_relu_backward", dy)(dy, x, negative_slope)
+
+
+for _name in KERNEL_NAMES:  # the reference docstring documents each dispatcher
+    globals()[_name].__doc__ = getattr(reference, _name).__doc__
+del _name
+
+__all__ = ["KERNEL_NAMES", "conv_output_size", "kernel_mode", "set_kernel_mode", "use_kernels",
+           "backend_for", *KERNEL_NAMES]

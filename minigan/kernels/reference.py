@@ -1,0 +1,180 @@
+"""The readable kernels: plain array code, the definition every fast kernel is tested against.
+
+Everything here works on NumPy and CuPy arrays alike (``xp = get_array_module(x)``), loops only
+over kernel offsets, and favours clarity over speed. The numba kernels in ``cpu.py`` and the CuPy
+kernels in ``gpu.py`` compute the same numbers faster; ``MINIGAN_KERNELS=reference`` makes
+minigan use these everywhere.
+
+Notation (used throughout minigan)
+----------------------------------
+``N``            batch size (images in a batch)
+``C``            channels of the input image (``F`` filters = output channels of a convolution)
+``H, W``         height and width of the input
+``KH, KW``       height and width of the kernel (filter)
+``stride``       step of the kernel between neighbouring outputs (the same along H and W)
+``padding``      zeros added on every side of the input before the kernel slides over it
+``OH, OW``       output height and width: ``OH = (H + 2*padding - KH) // stride + 1``
+``P``            ``N * OH * OW``, the number of output pixels in the whole batch
+
+The column matrix
+-----------------
+A convolution computes, for every output pixel, a dot product between one filter and the
+``C x KH x KW`` patch of the input under it. ``im2col`` copies every patch into one column of a
+matrix ``cols`` of shape ``(C*KH*KW, N*OH*OW)``:
+
+    cols[(c, i, j), (n, oh, ow)] = x_padded[n, c, oh*stride + i, ow*stride + j]
+
+(row index ``(c*KH + i)*KW + j``, column index ``(n*OH + oh)*OW + ow``). The convolution is then
+one matrix product, ``W.reshape(F, C*KH*KW) @ cols``. ``col2im`` is the adjoint (transpose) of
+``im2col``: it adds every column back onto the patch it came from, summing where patches
+overlap. The gradient of ``im2col`` is ``col2im`` and vice versa, which is why a convolution's
+backward pass and a transposed convolution's forward pass are the same computation.
+"""
+
+from __future__ import annotations
+
+from ..backend import get_array_module
+
+__all__ = [
+    "conv_output_size",
+    "im2col",
+    "col2im",
+    "nchw_to_cnhw",
+    "cnhw_to_nchw",
+    "batch_norm_forward_train",
+    "batch_norm_backward_train",
+    "leaky_relu_forward",
+    "leaky_relu_backward",
+]
+
+
+def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
+    """Output length of a convolution along one axis: ``(size + 2*padding - kernel) // stride + 1``."""
+    out = (size + 2 * padding - kernel) // stride + 1
+    if out < 1:
+        raise ValueError(
+            f"a kernel of size {kernel} with stride {stride} and padding {padding} does not fit "
+            f"an input of size {size}"
+        )
+    return out
+
+
+def im2col(x, kh: int, kw: int, stride: int, padding: int):
+    """Gather every ``C x KH x KW`` input patch into a column.
+
+    Args:
+        x: images, shape ``(N, C, H, W)``.
+    Returns:
+        ``cols``, shape ``(C*KH*KW, N*OH*OW)``, same dtype as ``x`` (see the module docstring).
+    """
+    xp = get_array_module(x)
+    n, c, h, w = x.shape
+    oh = conv_output_size(h, kh, stride, padding)
+    ow = conv_output_size(w, kw, stride, padding)
+    if padding:
+        x = xp.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    cols = xp.empty((c, kh, kw, n, oh, ow), dtype=x.dtype)
+    for i in range(kh):  # kernel row offset
+        i_stop = i + stride * (oh - 1) + 1
+        for j in range(kw):  # kernel column offset
+            j_stop = j + stride * (ow - 1) + 1
+            # the input pixels that kernel tap (i, j) sees, for every output pixel
+            tap = x[:, :, i:i_stop:stride, j:j_stop:stride]  # (N, C, OH, OW)
+            cols[:, i, j] = tap.transpose(1, 0, 2, 3)  # (C, N, OH, OW)
+    return cols.reshape(c * kh * kw, n * oh * ow)
+
+
+def col2im(cols, x_shape, kh: int, kw: int, stride: int, padding: int):
+    """Scatter-add columns back onto the image they were gathered from (the adjoint of im2col).
+
+    Args:
+        cols: shape ``(C*KH*KW, N*OH*OW)``.
+        x_shape: ``(N, C, H, W)``, the shape of the image ``im2col`` was applied to.
+    Returns:
+        ``x``, shape ``(N, C, H, W)``, where each pixel is the sum of every column entry that
+        was copied from it.
+    """
+    xp = get_array_module(cols)
+    n, c, h, w = x_shape
+    oh = conv_output_size(h, kh, stride, padding)
+    ow = conv_output_size(w, kw, stride, padding)
+    cols = cols.reshape(c, kh, kw, n, oh, ow)
+    x = xp.zeros((n, c, h + 2 * padding, w + 2 * padding), dtype=cols.dtype)
+    for i in range(kh):
+        i_stop = i + stride * (oh - 1) + 1
+        for j in range(kw):
+            j_stop = j + stride * (ow - 1) + 1
+            x[:, :, i:i_stop:stride, j:j_stop:stride] += cols[:, i, j].transpose(1, 0, 2, 3)
+    if padding:
+        x = x[:, :, padding : padding + h, padding : padding + w]
+    return xp.ascontiguousarray(x)
+
+
+def nchw_to_cnhw(x):
+    """``(N, C, H, W) -> (C, N*H*W)``: channels first, so a channel's pixels form one row."""
+    xp = get_array_module(x)
+    n, c, h, w = x.shape
+    return xp.ascontiguousarray(x.transpose(1, 0, 2, 3)).reshape(c, n * h * w)
+
+
+def cnhw_to_nchw(y, n: int, h: int, w: int):
+    """``(C, N*H*W) -> (N, C, H, W)``, the inverse of :func:`nchw_to_cnhw`."""
+    xp = get_array_module(y)
+    c = y.shape[0]
+    return xp.ascontiguousarray(y.reshape(c, n, h, w).transpose(1, 0, 2, 3))
+
+
+def batch_norm_forward_train(x, gamma, beta, eps: float):
+    """Batch normalisation of ``x`` with the statistics of this batch.
+
+    For each channel ``c`` over the ``M = N*H*W`` values of the batch::
+
+        mean_c = sum(x) / M,   var_c = sum((x - mean_c)**2) / M   (biased)
+        y = gamma_c * (x - mean_c) / sqrt(var_c + eps) + beta_c
+
+    Args:
+        x: shape ``(N, C, H, W)``; gamma, beta: shape ``(C,)``.
+    Returns:
+        ``y`` (like ``x``), ``mean`` and ``inv_std = 1/sqrt(var + eps)`` (both ``(C,)``), and the
+        biased ``var`` (``(C,)``) for the running statistics.
+    """
+    axes = (0, 2, 3)
+    mean = x.mean(axis=axes)  # (C,)
+    centred = x - mean[None, :, None, None]  # (N, C, H, W)
+    var = (centred * centred).mean(axis=axes)  # (C,)
+    inv_std = 1.0 / (var + eps) ** 0.5  # (C,)
+    y = centred * (gamma * inv_std)[None, :, None, None] + beta[None, :, None, None]
+    return y, mean, inv_std, var
+
+
+def batch_norm_backward_train(dy, x, mean, inv_std, gamma):
+    """Gradients of :func:`batch_norm_forward_train` (batch statistics depend on ``x`` too).
+
+    With ``xhat = (x - mean) * inv_std`` and sums over the ``M = N*H*W`` values of a channel::
+
+        dbeta  = sum(dy)
+        dgamma = sum(dy * xhat)
+        dx     = gamma * inv_std / M * (M * dy - dbeta - xhat * dgamma)
+
+    Returns ``dx`` (like ``x``), ``dgamma`` and ``dbeta`` (``(C,)``).
+    """
+    axes = (0, 2, 3)
+    m = x.size // x.shape[1]
+    xhat = (x - mean[None, :, None, None]) * inv_std[None, :, None, None]
+    dbeta = dy.sum(axis=axes)
+    dgamma = (dy * xhat).sum(axis=axes)
+    scale = (gamma * inv_std / m)[None, :, None, None]
+    dx = scale * (m * dy - dbeta[None, :, None, None] - xhat * dgamma[None, :, None, None])
+    return dx, dgamma, dbeta
+
+
+def leaky_relu_forward(x, negative_slope: float):
+    """``y = x`` where ``x > 0``, else ``negative_slope * x``."""
+    xp = get_array_module(x)
+    return xp.where(x > 0, x, x * negative_slope)
+
+
+def leaky_relu_backward(dy, x, negative_slope: float):
+    """``dx = dy`` where ``x > 0``, else ``negative_slope * dy``."""
+    xp = get_array_module(dy)
+    return xp.where(x > 0, dy, dy * negative_slope)

@@ -1,0 +1,16 @@
+"""minigan.nn: layers with hand-written forward and backward passes."""
+
+from .activation import LeakyReLU, ReLU, Sigmoid, Tanh, sigmoid
+from .container import Sequential
+from .conv import Conv2d, ConvTranspose2d, conv2d, conv_transpose2d
+from .init import dcgan_init
+from .layer import Layer
+from .linear import Flatten, Linear, Reshape
+from .loss import BCEWithLogitsLoss
+from .norm import BatchNorm2d
+
+__all__ = [
+    "Layer", "Sequential", "Conv2d", "ConvTranspose2d", "conv2d", "conv_transpose2d",
+    "BatchNorm2d", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "sigmoid", "Linear", "Flatten",
+    "Reshape", "BCEWithLogitsLoss", "dcgan_init",
+]
