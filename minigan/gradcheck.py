@@ -17,9 +17,9 @@ derivatives along a few random directions ``v``: ``<dL/dx, v>`` against
 ``(L(x + h v) - L(x - h v)) / (2h)``.
 
 How the error is measured: for analytic ``a`` and numerical ``n``,
-``|a - n| / max(|a|, |n|, floor)`` with ``floor = 1e-3 * max|n|`` over the tensor, so entries
-that are tiny compared with the rest of the tensor are judged by the tensor's scale instead of
-by their own (a relative error of 1e-2 on a gradient entry of 1e-12 is rounding, not a bug).
+``|a - n| / max(|a|, |n|, floor)`` with ``floor = 1e-3 * max|n|`` over all the layer's gradients,
+so entries that are tiny compared with the rest are judged by the layer's scale instead of by
+their own (a relative error of 1e-2 on a gradient entry of 1e-12 is rounding, not a bug).
 
 Run ``python -m minigan.gradcheck`` for a table of every layer's worst error.
 """
@@ -79,11 +79,17 @@ class GradcheckResult:
             raise AssertionError(f"gradient check failed (tolerance {self.tol:g}):\n{self}")
 
 
-def relative_error(analytic, numerical):
-    """Entry-wise ``|a - n| / max(|a|, |n|, 1e-3 * max|n|)`` (see the module docstring)."""
+def relative_error(analytic, numerical, floor=None):
+    """Entry-wise ``|a - n| / max(|a|, |n|, floor)`` (see the module docstring).
+
+    ``floor`` defaults to ``1e-3 * max|n|``; the checks below pass ``1e-3`` times the largest
+    gradient of the whole layer, so that a tensor whose true gradient is zero (a bias before
+    BatchNorm) is judged against the layer's scale and not against its own rounding noise.
+    """
     a, n = np.asarray(analytic, dtype=np.float64), np.asarray(numerical, dtype=np.float64)
-    floor = max(1e-3 * float(np.abs(n).max(initial=0.0)), 1e-300)
-    return np.abs(a - n) / np.maximum(np.maximum(np.abs(a), np.abs(n)), floor)
+    if floor is None:
+        floor = 1e-3 * float(np.abs(n).max(initial=0.0))
+    return np.abs(a - n) / np.maximum(np.maximum(np.abs(a), np.abs(n)), max(floor, 1e-300))
 
 
 def numerical_gradient(f, x: np.ndarray, h: float = 1e-5) -> np.ndarray:
@@ -104,29 +110,35 @@ def numerical_gradient(f, x: np.ndarray, h: float = 1e-5) -> np.ndarray:
     return grad
 
 
-def _compare(name, analytic, x, f, h, max_entries, rng) -> TensorCheck:
+def _numerical(analytic, x, f, h, max_entries, rng):
+    """``(analytic, numerical, directional)``: every entry, or 4 random directional derivatives."""
     if x.size <= max_entries:
-        numerical = numerical_gradient(f, x, h)
-        err = relative_error(analytic, numerical)
-        i = np.unravel_index(int(np.argmax(err)), err.shape)
-        return TensorCheck(name, float(err[i]), tuple(int(k) for k in i), float(analytic[i]), float(numerical[i]))
-    # directional derivatives along a few random unit directions
-    worst = TensorCheck(name, 0.0, (0,), 0.0, 0.0, directional=True)
-    for d in range(4):
+        return analytic, numerical_gradient(f, x, h), False
+    a_dirs, n_dirs = [], []
+    for _ in range(4):
         v = rng.standard_normal(x.shape)
-        v /= np.linalg.norm(v)
+        v /= np.linalg.norm(v)  # a random unit direction
         old = x.copy()
         x += h * v
         plus = f()
         x[...] = old - h * v
         minus = f()
         x[...] = old
-        numerical = (plus - minus) / (2 * h)
-        analytic_d = float(np.sum(analytic * v))
-        err = float(relative_error(analytic_d, numerical))
-        if err >= worst.max_rel_error:
-            worst = TensorCheck(name, err, (d,), analytic_d, numerical, directional=True)
-    return worst
+        n_dirs.append((plus - minus) / (2 * h))
+        a_dirs.append(float(np.sum(analytic * v)))
+    return np.array(a_dirs), np.array(n_dirs), True
+
+
+def _checks(named, tol) -> GradcheckResult:
+    """Turn ``[(name, analytic, numerical, directional)]`` into a result with a common floor."""
+    scale = max(float(np.abs(n).max(initial=0.0)) for _, _, n, _ in named)
+    result = GradcheckResult(tol=tol)
+    for name, a, n, directional in named:
+        err = relative_error(a, n, floor=1e-3 * scale)
+        i = np.unravel_index(int(np.argmax(err)), err.shape)
+        result.checks.append(TensorCheck(name, float(err[i]), tuple(int(k) for k in i),
+                                         float(a[i]), float(n[i]), directional))
+    return result
 
 
 def check_layer(layer, x, *, h: float = 1e-5, tol: float = 1e-6, seed: int = 0,
@@ -134,8 +146,9 @@ def check_layer(layer, x, *, h: float = 1e-5, tol: float = 1e-6, seed: int = 0,
     """Check ``layer.backward`` against finite differences for the input and every parameter.
 
     The layer is deep-copied and cast to float64 (the original is untouched); ``x`` is cast to
-    float64 too. The layer's mode (train or eval) is kept. Returns a :class:`GradcheckResult`
-    listing the worst relative error of each tensor with its index.
+    float64 too. The layer's mode (train or eval) is kept. Tensors with more than
+    ``max_entries`` entries are checked along random directions. Returns a
+    :class:`GradcheckResult` listing the worst relative error of each tensor with its index.
     """
     rng = np.random.default_rng(seed)
     layer = copy.deepcopy(layer).astype(np.float64)
@@ -148,14 +161,13 @@ def check_layer(layer, x, *, h: float = 1e-5, tol: float = 1e-6, seed: int = 0,
     layer.zero_grad()
     layer.forward(x)
     dx = np.array(layer.backward(dy))
-    analytic = {name: np.array(lay.grads[key]) for name, lay, key in layer.named_parameters()}
-
-    result = GradcheckResult(tol=tol)
+    named = []
     if check_input:
-        result.checks.append(_compare("x", dx, x, loss, h, max_entries, rng))
+        named.append(("x", *_numerical(dx, x, loss, h, max_entries, rng)))
     for name, lay, key in layer.named_parameters():
-        result.checks.append(_compare(name, analytic[name], lay.params[key], loss, h, max_entries, rng))
-    return result
+        analytic = np.array(lay.grads[key])
+        named.append((name, *_numerical(analytic, lay.params[key], loss, h, max_entries, rng)))
+    return _checks(named, tol)
 
 
 def check_function(forward, backward, x, *, h: float = 1e-5, tol: float = 1e-6, seed: int = 0,
@@ -168,7 +180,7 @@ def check_function(forward, backward, x, *, h: float = 1e-5, tol: float = 1e-6, 
     x = np.array(x, dtype=np.float64)
     forward(x)
     analytic = np.array(backward())
-    return GradcheckResult([_compare(name, analytic, x, lambda: float(forward(x)), h, max_entries, rng)], tol)
+    return _checks([(name, *_numerical(analytic, x, lambda: float(forward(x)), h, max_entries, rng))], tol)
 
 
 def _layer_cases():
