@@ -1,6 +1,7 @@
 """minigan.nn: layers with hand-written forward and backward passes."""
 
 from .activation import LeakyReLU, ReLU, Sigmoid, Tanh, sigmoid
+from .augment import DiffAugment
 from .container import Sequential
 from .conv import Conv2d, ConvTranspose2d, conv2d, conv_transpose2d
 from .init import dcgan_init
@@ -12,5 +13,5 @@ from .norm import BatchNorm2d
 __all__ = [
     "Layer", "Sequential", "Conv2d", "ConvTranspose2d", "conv2d", "conv_transpose2d",
     "BatchNorm2d", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "sigmoid", "Linear", "Flatten",
-    "Reshape", "BCEWithLogitsLoss", "dcgan_init",
+    "Reshape", "BCEWithLogitsLoss", "dcgan_init", "DiffAugment",
 ]

@@ -1,0 +1,91 @@
+"""The GAN game: one training step of the discriminator and the generator.
+
+The discriminator D is a classifier of real against generated images; the generator G turns
+noise into images and wins when D calls them real. Each step plays one round (Goodfellow et al.
+2014, with the "non-saturating" generator loss every DCGAN uses):
+
+1. D step: ``L_D = BCE(D(T(x)), t_real) + BCE(D(T(G(z))), 0)``; Adam step on D only.
+   ``t_real`` is 1, or 0.9 with one-sided label smoothing (real targets only), which keeps D
+   from becoming over-confident on a small data set.
+2. G step: ``L_G = BCE(D(T(G(z))), 1)`` (maximise log D(G(z)) rather than minimise
+   log(1 - D(G(z))), whose gradient vanishes exactly when G is bad); the gradient flows back
+   through D (whose weights stay fixed) into G; Adam step on G only.
+
+``T`` is the differentiable augmentation (:class:`minigan.nn.DiffAugment`, or the identity).
+This is pytorch/examples' dcgan step: the fakes are generated once, D sees them detached in
+its step and again (through its updated weights) in G's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .backend import get_array_module
+from .nn import BCEWithLogitsLoss, sigmoid
+
+__all__ = ["StepResult", "train_step"]
+
+
+@dataclass
+class StepResult:
+    """What one step measured, as 0-d arrays on the step's device (no host synchronisation).
+
+    ``loss_d``, ``loss_g``: the two losses. ``d_real``, ``d_fake``: mean D(x) and D(G(z))
+    (probabilities, after the sigmoid) in the D step; ``d_fake_g``: mean D(G(z)) in the G step.
+    """
+
+    loss_d: object
+    loss_g: object
+    d_real: object
+    d_fake: object
+    d_fake_g: object
+
+    def as_floats(self) -> dict[str, float]:
+        """The numbers as Python floats (synchronises a GPU: call only when showing them)."""
+        return {k: float(v) for k, v in self.__dict__.items()}
+
+
+def train_step(G, D, opt_g, opt_d, real, z, *, real_label: float = 1.0, augment=None,
+               loss=None) -> StepResult:
+    """Play one round: update D on ``real`` and ``G(z)``, then G through D.
+
+    Args:
+        G, D: :class:`~minigan.models.dcgan.Generator` and ``Discriminator`` in training mode.
+        opt_g, opt_d: their optimizers.
+        real: real images ``(N, C, S, S)`` in [-1, 1], on the models' device and dtype.
+        z: noise ``(N, nz)`` (any batch size; usually N).
+        real_label: target for real images (0.9 = one-sided label smoothing).
+        augment: a layer applied to every image D sees (``DiffAugment``), or None.
+    """
+    bce = loss or BCEWithLogitsLoss()
+    T = augment
+    xp = get_array_module(real)
+
+    # 1. discriminator: real images towards real_label, generated ones towards 0
+    opt_d.zero_grad()
+    logits_real = D.forward(T.forward(real) if T is not None else real)  # (N,)
+    loss_real = bce.forward(logits_real, real_label)
+    D.backward(bce.backward())  # accumulates into D.grads
+    fake = G.forward(z)  # (N, C, S, S), kept for the G step
+    logits_fake = D.forward(T.forward(fake) if T is not None else fake)
+    loss_fake = bce.forward(logits_fake, 0.0)
+    D.backward(bce.backward())
+    opt_d.step()
+
+    # 2. generator: make D call the fakes real; D's weights are not trained here
+    opt_g.zero_grad()
+    D.requires_grad_(False)  # skip D's weight gradients: they would be thrown away
+    try:
+        logits_g = D.forward(T.forward(fake) if T is not None else fake)
+        loss_g = bce.forward(logits_g, 1.0)
+        dfake = D.backward(bce.backward())  # dL_G / d(T(fake))
+        if T is not None:
+            dfake = T.backward(dfake)  # through the augmentation to the clean fake
+        G.backward(dfake)
+    finally:
+        D.requires_grad_(True)
+    opt_g.step()
+
+    return StepResult(loss_d=loss_real + loss_fake, loss_g=loss_g,
+                      d_real=xp.mean(sigmoid(logits_real)), d_fake=xp.mean(sigmoid(logits_fake)),
+                      d_fake_g=xp.mean(sigmoid(logits_g)))
