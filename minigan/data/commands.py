@@ -1,0 +1,243 @@
+"""``python -m minigan dataset``: look at a dataset before training on it.
+
+::
+
+    python -m minigan dataset preview --out sheet.png            # the cast, one icon each
+                                                                  # + sheet_character.png
+    python -m minigan dataset preview --data path/to/icons --out mine.png
+    python -m minigan dataset info [--data idols|DIR]
+
+``preview`` writes a contact sheet with one icon per character (per subfolder for a folder
+dataset), a second sheet with every icon of one character, and prints how many characters and
+images carry each attribute value. ``info`` prints the size, source, cache file and label counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from ..errors import DatasetError
+from . import load_dataset
+from .dataset import ImageDataset
+
+__all__ = ["main", "contact_sheet", "attribute_table", "group_label"]
+
+
+def group_label(ds: ImageDataset) -> str | None:
+    """The label that names who is in each image: ``"character"``, else ``"folder"``, else None."""
+    for name in ("character", "folder"):
+        if name in ds.labels:
+            return name
+    return None
+
+
+def _font(size: int):
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow without FreeType sizes
+        return ImageFont.load_default()
+
+
+def contact_sheet(images: np.ndarray, captions=None, columns: int = 16, scale: int = 1, gap: int = 2,
+                  title: str | None = None, background=(255, 255, 255)) -> Image.Image:
+    """Tile ``images`` ((N, H, W, 3) uint8) in rows of ``columns``, each enlarged ``scale`` times
+    (nearest neighbour, so pixels stay visible), with optional ``captions`` under the tiles and a
+    ``title`` line on top. Returns an RGB ``PIL.Image``."""
+    n, h, w, _ = images.shape
+    columns = max(1, min(columns, n))
+    rows = -(-n // columns)
+    th, tw = h * scale, w * scale
+    cap_h = 11 if captions is not None else 0
+    title_h = 16 if title else 0
+    sheet = Image.new("RGB", (columns * (tw + gap) + gap, title_h + rows * (th + cap_h + gap) + gap), background)
+    draw = ImageDraw.Draw(sheet)
+    font = _font(9)
+    if title:
+        draw.text((gap + 2, 2), title, fill=(40, 40, 40), font=_font(11))
+    for k in range(n):
+        r, c = divmod(k, columns)
+        x, y = gap + c * (tw + gap), title_h + gap + r * (th + cap_h + gap)
+        tile = Image.fromarray(images[k])
+        if scale != 1:
+            tile = tile.resize((tw, th), Image.NEAREST)
+        sheet.paste(tile, (x, y))
+        if captions is not None:
+            text = str(captions[k])
+            while len(text) > 1 and draw.textlength(text, font=font) > tw:
+                text = text[:-1]
+            draw.text((x + (tw - draw.textlength(text, font=font)) / 2, y + th), text, fill=(60, 60, 60), font=font)
+    return sheet
+
+
+def attribute_table(ds: ImageDataset) -> list[tuple[str, str, int, int]]:
+    """Rows ``(attribute, value, characters, images)``: for every label (except the group label
+    itself) and every value, how many characters (groups) have at least one such image, and how
+    many images carry it. Without a group label the characters column is 0."""
+    group = group_label(ds)
+    rows = []
+    for name in ds.labels:
+        if name == group:
+            continue
+        values = ds.labels[name]
+        for v, value in enumerate(ds.vocab[name]):
+            mask = values == v
+            chars = len(np.unique(ds.labels[group][mask])) if group else 0
+            rows.append((name, value, int(chars), int(mask.sum())))
+    return rows
+
+
+def _print_table(rows):
+    if not rows:
+        print("(no attribute labels)")
+        return
+    head = ("attribute", "value", "characters", "images")
+    widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(4)]
+    fmt = f"{{:<{widths[0]}}}  {{:<{widths[1]}}}  {{:>{widths[2]}}}  {{:>{widths[3]}}}"
+    print(fmt.format(*head))
+    last = None
+    for r in rows:
+        print(fmt.format(r[0] if r[0] != last else "", *r[1:]))
+        last = r[0]
+
+
+def _pick_group(ds: ImageDataset, group: str, which: str | None) -> int:
+    vocab = ds.vocab[group]
+    if which is None:
+        return int(ds.labels[group][0])
+    if which.lstrip("-").isdigit():
+        i = int(which)
+        if not 0 <= i < len(vocab):
+            raise DatasetError(f"--character {which}: the index must be in [0, {len(vocab) - 1}]")
+        return i
+    lowered = [v.lower() for v in vocab]
+    if which.lower() in lowered:
+        return lowered.index(which.lower())
+    close = [v for v in vocab if v.lower().startswith(which.lower()[:2])][:8]
+    hint = f" (similar: {', '.join(close)})" if close else ""
+    raise DatasetError(f"--character {which!r}: no such {group} in {ds.source}{hint}")
+
+
+def _describe(ds: ImageDataset, index: int) -> str:
+    parts = []
+    for name in ("hair_color", "hair_style", "eye_color", "accessory", "skin_tone", "costume_color", "costume_style"):
+        if name in ds.labels:
+            value = ds.vocab[name][ds.labels[name][index]]
+            suffix = {"hair_color": " hair", "eye_color": " eyes", "skin_tone": " skin", "costume_color": " costume"}.get(name, "")
+            if name == "accessory" and value == "none":
+                continue
+            parts.append(value + suffix)
+    return ", ".join(parts)
+
+
+def _character_path(out: Path) -> Path:
+    return out.with_name(f"{out.stem}_character{out.suffix or '.png'}")
+
+
+def preview(args) -> int:
+    ds = _load(args)
+    out = Path(args.out)
+    if out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif"):
+        out = out.with_suffix(".png")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    group = group_label(ds)
+    if group:
+        firsts = np.unique(ds.labels[group], return_index=True)[1]  # first image of each group
+        firsts = firsts[: args.max_tiles] if args.max_tiles else firsts
+        captions = [ds.vocab[group][ds.labels[group][i]] for i in firsts] if args.labels else None
+    else:
+        firsts = np.arange(min(len(ds), args.max_tiles or 256))
+        captions = None
+    sheet = contact_sheet(ds.images[firsts], captions, columns=args.columns, scale=args.scale,
+                          title=f"{ds.source}: {len(ds)} images" + (f", {len(ds.vocab[group])} {group}s" if group else ""))
+    sheet.save(out)
+    print(f"wrote {out} ({len(firsts)} tiles, one per {group or 'image'})")
+    if group:
+        g = _pick_group(ds, group, args.character)
+        members = np.flatnonzero(ds.labels[group] == g)
+        name = ds.vocab[group][g]
+        detail = _describe(ds, members[0])
+        title = f"{name}: {len(members)} images" + (f" ({detail})" if detail else "")
+        page = contact_sheet(ds.images[members], None, columns=min(11, len(members)), scale=args.character_scale, title=title)
+        path = _character_path(out)
+        page.save(path)
+        print(f"wrote {path} ({name}, {len(members)} images)")
+    print()
+    _print_table(attribute_table(ds))
+    return 0
+
+
+def info(args) -> int:
+    ds = _load(args)
+    n, h, w, c = ds.images.shape
+    print(f"source      {ds.source}")
+    print(f"images      {n} x {h}x{w}x{c} uint8 ({ds.images.nbytes / 2**20:.1f} MiB)")
+    print(f"cache       {ds.cache_path if ds.cache_path else '(not cached)'}")
+    if not ds.labels:
+        print("labels      (none)")
+    for name, values in ds.labels.items():
+        counts = np.bincount(values, minlength=len(ds.vocab[name]))
+        print(f"label       {name}: {len(ds.vocab[name])} values")
+        if len(ds.vocab[name]) <= 24:
+            print("            " + ", ".join(f"{v} {k}" for v, k in zip(ds.vocab[name], counts)))
+        else:
+            print(f"            {counts.min()}..{counts.max()} images per value")
+    return 0
+
+
+def _load(args) -> ImageDataset:
+    start = time.perf_counter()
+    ds = load_dataset(args.data, seed=args.seed)
+    seconds = time.perf_counter() - start
+    if seconds > 2:
+        print(f"loaded {ds.source} in {seconds:.1f} s (cached for next time in {ds.cache_path})")
+    return ds
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m minigan dataset",
+        description="Look at the built-in idol set or your own image folder before training on it.")
+    sub = parser.add_subparsers(dest="action", metavar="{preview,info}")
+
+    def common(p):
+        p.add_argument("--data", default="idols",
+                       help="'idols' (the built-in set, default), 'idols:SEED', or a folder of images")
+        p.add_argument("--seed", type=int, default=0, help="seed of the built-in idol set (default 0)")
+
+    p = sub.add_parser("preview", help="write contact sheets and print attribute counts",
+                       description="Write a contact sheet with one image per character (per subfolder for "
+                                   "a folder of images), and OUT_character.png with every image of one "
+                                   "character; print how many characters and images carry each attribute.")
+    p.add_argument("--out", default="dataset_preview.png", help="the sheet to write (default dataset_preview.png)")
+    common(p)
+    p.add_argument("--character", default=None, metavar="NAME_OR_INDEX",
+                   help="whose images go on the second sheet (default: the first character)")
+    p.add_argument("--columns", type=int, default=16, help="tiles per row of the cast sheet (default 16)")
+    p.add_argument("--scale", type=int, default=1, help="enlarge the cast sheet's tiles this many times (default 1)")
+    p.add_argument("--character-scale", type=int, default=2,
+                   help="enlarge the character sheet's tiles this many times (default 2)")
+    p.add_argument("--max-tiles", type=int, default=0, help="at most this many tiles on the cast sheet (default all)")
+    p.add_argument("--no-labels", dest="labels", action="store_false", help="no names under the tiles")
+    p.set_defaults(func=preview)
+
+    p = sub.add_parser("info", help="print size, source, cache file and label counts",
+                       description="Print a dataset's size, source, cache file and label counts.")
+    common(p)
+    p.set_defaults(func=info)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    if getattr(args, "scale", 1) < 1 or getattr(args, "character_scale", 1) < 1 or getattr(args, "columns", 1) < 1:
+        raise DatasetError("--scale, --character-scale and --columns must be at least 1")
+    return args.func(args)
