@@ -75,13 +75,14 @@ def contact_sheet(images: np.ndarray, captions=None, columns: int = 16, scale: i
 
 
 def attribute_table(ds: ImageDataset) -> list[tuple[str, str, int, int]]:
-    """Rows ``(attribute, value, characters, images)``: for every label (except the group label
-    itself) and every value, how many characters (groups) have at least one such image, and how
-    many images carry it. Without a group label the characters column is 0."""
+    """Rows ``(attribute, value, characters, images)``: for every label and every value, how many
+    characters (groups: the character, else the folder) have at least one such image, and how
+    many images carry it. The character label itself is left out (one row per character would
+    drown the table); without a group label the characters column is 0."""
     group = group_label(ds)
     rows = []
     for name in ds.labels:
-        if name == group:
+        if name == "character":
             continue
         values = ds.labels[name]
         for v, value in enumerate(ds.vocab[name]):
