@@ -17,8 +17,8 @@ from .errors import MiniganError
 COMMANDS = {
     "dataset": ("minigan.data.commands:main", "look at the built-in idol set or your own images (preview, info)"),
     "train": ("minigan.train:main", "train the DCGAN (writes runs/<name>/: samples, GIF, losses, checkpoints)"),
-    "sample": ("minigan.latent:sample_main", "draw idols from a trained generator (grid, PNG folder or .npz)"),
-    "fooled": ("minigan.latent:fooled_main", "the samples the discriminator rates most real"),
+    "sample": ("minigan.sampling:sample_main", "draw idols from a trained generator (grid, PNG folder or .npz)"),
+    "fooled": ("minigan.sampling:fooled_main", "the samples the discriminator rates most real"),
     "interpolate": ("minigan.latent:interpolate_main", "walk the noise space between idols (linear or spherical)"),
     "vector": ("minigan.latent:vector_main", "build an attribute vector (from exemplars or from labels)"),
     "edit": ("minigan.latent:edit_main", "add and subtract an attribute vector to idols"),
@@ -48,9 +48,13 @@ def main(argv=None) -> int:
         return 2
     target, _ = COMMANDS[command]
     module_name, function_name = target.split(":")
-    function = getattr(importlib.import_module(module_name), function_name)
+    return run_command(command, getattr(importlib.import_module(module_name), function_name), rest)
+
+
+def run_command(command: str, function, argv) -> int:
+    """Run ``function(argv)``; a :class:`MiniganError` becomes one line on stderr and status 2."""
     try:
-        return int(function(rest) or 0)
+        return int(function(argv) or 0)
     except MiniganError as exc:
         print(f"minigan {command}: error: {exc}", file=sys.stderr)
         return 2

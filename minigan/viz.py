@@ -1,0 +1,204 @@
+"""Pictures: image grids, captioned and numbered grids, GIFs, and line plots, all with Pillow.
+
+A GAN is judged by looking at it, so minigan's outputs are PNGs and GIFs rather than numbers.
+Images come in as the generator makes them (float ``(N, C, H, W)`` in [-1, 1], NumPy or CuPy)
+or as stored (``uint8 (N, H, W, 3)``); :func:`as_uint8_images` turns either into the second.
+Plots are drawn directly with Pillow (no plotting library is needed).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from .backend import to_numpy
+from .data.dataset import to_images
+
+__all__ = [
+    "as_uint8_images",
+    "image_grid",
+    "save_grid",
+    "captioned_grid",
+    "save_gif",
+    "line_plot",
+]
+
+
+def as_uint8_images(x) -> np.ndarray:
+    """``uint8 (N, H, W, 3)`` from float ``(N, 3, H, W)`` in [-1, 1] (via
+    :func:`minigan.data.to_images`) or from uint8 ``(N, H, W, 3)`` (returned as is)."""
+    x = to_numpy(x)
+    return x if x.dtype == np.uint8 else to_images(x)
+
+
+def image_grid(x, nrow: int = 8, padding: int = 2, scale: int = 1, background=(24, 24, 28)) -> Image.Image:
+    """Tile images into one picture, ``nrow`` per row, ``padding`` pixels apart.
+
+    ``scale`` enlarges every pixel (nearest neighbour) so that 64x64 icons can be looked at.
+    """
+    images = as_uint8_images(x)
+    n, h, w, _ = images.shape
+    if n == 0:
+        raise ValueError("no images to put in a grid")
+    cols = min(nrow, n)
+    rows = math.ceil(n / cols)
+    grid = np.empty((rows * (h + padding) + padding, cols * (w + padding) + padding, 3), np.uint8)
+    grid[...] = background
+    for i in range(n):
+        r, c = divmod(i, cols)
+        top, left = padding + r * (h + padding), padding + c * (w + padding)
+        grid[top:top + h, left:left + w] = images[i, :, :, :3]
+    picture = Image.fromarray(grid)
+    if scale > 1:
+        picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
+    return picture
+
+
+def save_grid(x, path, nrow: int = 8, padding: int = 2, scale: int = 1) -> str:
+    """Save :func:`image_grid` as a PNG; returns the path."""
+    image_grid(x, nrow=nrow, padding=padding, scale=scale).save(path)
+    return str(path)
+
+
+def _font(size: int):
+    """Pillow's built-in font at ``size`` pixels (a bitmap fallback on old Pillow)."""
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1 has one fixed-size bitmap font
+        return ImageFont.load_default()
+
+
+def captioned_grid(x, captions, nrow: int = 8, scale: int = 2, caption_height: int = 16,
+                   padding: int = 4) -> Image.Image:
+    """A grid with a line of text under every image (its index, its score...)."""
+    images = as_uint8_images(x)
+    if len(captions) != len(images):
+        raise ValueError(f"{len(images)} images but {len(captions)} captions")
+    n, h, w, _ = images.shape
+    h, w = h * scale, w * scale
+    cols = min(nrow, n)
+    rows = math.ceil(n / cols)
+    cell_h = h + caption_height
+    picture = Image.new("RGB", (cols * (w + padding) + padding, rows * (cell_h + padding) + padding), (24, 24, 28))
+    draw = ImageDraw.Draw(picture)
+    font = _font(max(10, caption_height - 4))
+    for i in range(n):
+        r, c = divmod(i, cols)
+        left, top = padding + c * (w + padding), padding + r * (cell_h + padding)
+        tile = Image.fromarray(images[i, :, :, :3])
+        if scale > 1:
+            tile = tile.resize((w, h), Image.NEAREST)
+        picture.paste(tile, (left, top))
+        text = str(captions[i])
+        text_w = draw.textlength(text, font=font)
+        draw.text((left + (w - text_w) / 2, top + h + 1), text, fill=(235, 235, 235), font=font)
+    return picture
+
+
+def save_gif(frames, path, duration_ms: int = 300, last_frame_ms: int = 1500, loop: int = 0) -> str:
+    """Save PIL images (or paths of images) as an animated GIF; the last frame lingers."""
+    frames = [Image.open(f).convert("RGB") if isinstance(f, (str, os.PathLike)) else f.convert("RGB")
+              for f in frames]
+    if not frames:
+        raise ValueError("no frames for the GIF")
+    durations = [duration_ms] * (len(frames) - 1) + [last_frame_ms]
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=durations, loop=loop,
+                   optimize=False, disposal=1)
+    return str(path)
+
+
+# -- line plots ---------------------------------------------------------------------------------
+
+_COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75)]
+
+
+def _nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
+    """Round-numbered tick positions covering [lo, hi]."""
+    if not math.isfinite(lo) or not math.isfinite(hi) or hi <= lo:
+        hi = lo + 1.0
+    raw = (hi - lo) / max(count - 1, 1)
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    start = math.floor(lo / step) * step
+    ticks, t = [], start
+    while t <= hi + step * 1e-9:
+        ticks.append(round(t, 10))
+        t += step
+    return ticks
+
+
+def _format_tick(v: float) -> str:
+    if v == 0:
+        return "0"
+    if abs(v) >= 1e4 or abs(v) < 1e-2:
+        return f"{v:.0e}"
+    return f"{v:g}"
+
+
+def line_plot(panels, path, width: int = 900, panel_height: int = 300, title: str | None = None,
+              xlabel: str = "step") -> str:
+    """Draw one or more stacked line charts to a PNG.
+
+    Args:
+        panels: a list of ``(panel title, {series name: (xs, ys)})``; each panel has its own
+            y axis and legend; all share the x axis range.
+        path: where to save the PNG.
+    """
+    margin_l, margin_r, margin_t, margin_b = 70, 20, 36 if title else 12, 40
+    gap = 30
+    height = margin_t + len(panels) * panel_height + (len(panels) - 1) * gap + margin_b
+    picture = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(picture)
+    font, small = _font(14), _font(12)
+    if title:
+        draw.text((width / 2 - draw.textlength(title, font=_font(16)) / 2, 8), title, fill="black", font=_font(16))
+    all_x = [float(v) for _, series in panels for xs, _ in series.values() for v in xs]
+    x_lo, x_hi = (min(all_x), max(all_x)) if all_x else (0.0, 1.0)
+    if x_hi <= x_lo:
+        x_hi = x_lo + 1
+    plot_w = width - margin_l - margin_r
+    for p, (panel_title, series) in enumerate(panels):
+        top = margin_t + p * (panel_height + gap)
+        bottom = top + panel_height - 24
+        ys_all = [float(v) for _, ys in series.values() for v in ys if math.isfinite(float(v))]
+        y_lo, y_hi = (min(ys_all), max(ys_all)) if ys_all else (0.0, 1.0)
+        if y_hi - y_lo < 1e-9:
+            y_lo, y_hi = y_lo - 0.5, y_hi + 0.5
+        yticks = _nice_ticks(y_lo, y_hi)
+        y_lo, y_hi = min(yticks[0], y_lo), max(yticks[-1], y_hi)
+
+        def to_px(x, y, top=top, bottom=bottom, y_lo=y_lo, y_hi=y_hi):
+            return (margin_l + (x - x_lo) / (x_hi - x_lo) * plot_w,
+                    bottom - (y - y_lo) / (y_hi - y_lo) * (bottom - top - 20))
+
+        draw.text((margin_l, top), panel_title, fill="black", font=font)
+        for t in yticks:
+            _, py = to_px(x_lo, t)
+            draw.line([(margin_l, py), (margin_l + plot_w, py)], fill=(230, 230, 230))
+            label = _format_tick(t)
+            draw.text((margin_l - 6 - draw.textlength(label, font=small), py - 7), label, fill=(80, 80, 80), font=small)
+        draw.rectangle([margin_l, top + 20, margin_l + plot_w, bottom], outline=(120, 120, 120))
+        # legend, right-aligned, in the order of the series
+        legend_x = margin_l + plot_w - sum(draw.textlength(name, font=small) + 30 for name in series)
+        for i, (name, (xs, ys)) in enumerate(series.items()):
+            colour = _COLOURS[i % len(_COLOURS)]
+            points = [to_px(float(x), float(y)) for x, y in zip(xs, ys) if math.isfinite(float(y))]
+            if len(points) > 1:
+                draw.line(points, fill=colour, width=2)
+            elif points:
+                draw.ellipse([points[0][0] - 2, points[0][1] - 2, points[0][0] + 2, points[0][1] + 2], fill=colour)
+            draw.line([(legend_x, top + 8), (legend_x + 16, top + 8)], fill=colour, width=3)
+            draw.text((legend_x + 20, top + 1), name, fill="black", font=small)
+            legend_x += draw.textlength(name, font=small) + 30
+    bottom_axis = margin_t + len(panels) * (panel_height + gap) - gap - 24
+    for t in _nice_ticks(x_lo, x_hi, 6):
+        if x_lo <= t <= x_hi:
+            px = margin_l + (t - x_lo) / (x_hi - x_lo) * plot_w
+            label = _format_tick(t)
+            draw.text((px - draw.textlength(label, font=small) / 2, bottom_axis + 4), label, fill=(80, 80, 80), font=small)
+    draw.text((margin_l + plot_w / 2 - draw.textlength(xlabel, font=font) / 2, height - 22), xlabel, fill="black", font=font)
+    picture.save(path)
+    return str(path)

@@ -1,0 +1,211 @@
+"""The trainer: outputs, checkpoints, exact resume, Ctrl-C, NaN, and bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+import numpy as np
+import pytest
+
+from minigan import train as train_module
+from minigan.checkpoint import load_checkpoint, load_discriminator, load_generator, save_checkpoint
+from minigan.data import ImageDataset, generate_idols
+from minigan.errors import CheckpointError, MiniganError, TrainingDiverged
+from minigan.train import TrainConfig, Trainer
+
+
+@pytest.fixture(scope="module")
+def tiny_idols():
+    """32 idol icons (4 characters x 8), shrunk to 16x16 so that a step takes milliseconds."""
+    ds = generate_idols(seed=0, characters=range(4), images_per_character=8, workers=1)
+    small = ds.images.reshape(32, 16, 4, 16, 4, 3).mean(axis=(2, 4)).round().astype(np.uint8)  # (32, 16, 16, 3)
+    return ImageDataset(small, ds.labels, ds.vocab, source="tiny idols")
+
+
+def tiny_config(tmp_path, **kw):
+    base = dict(out=str(tmp_path), name="run", epochs=2, batch_size=8, nz=8, ngf=4, ndf=4,
+                first_epoch_samples=2, log_every=2, fooled_n=16, seed=3)
+    return TrainConfig(**{**base, **kw})
+
+
+def weights(trainer):
+    return {**{f"G/{k}": np.array(v) for k, v in trainer.G.state_dict().items()},
+            **{f"D/{k}": np.array(v) for k, v in trainer.D.state_dict().items()}}
+
+
+def assert_same_weights(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_a_short_run_writes_every_output(tmp_path, tiny_idols):
+    trainer = Trainer(tiny_config(tmp_path), dataset=tiny_idols)
+    result = trainer.run()
+    run = tmp_path / "run"
+    for name in ("config.json", "real.png", "progress.gif", "losses.png", "log.jsonl", "fooled.png",
+                 "samples/epoch_000.png", "samples/epoch_001.png", "samples/epoch_002.png",
+                 "checkpoints/last.npz", "checkpoints/epoch_001.npz", "checkpoints/epoch_002.npz"):
+        assert (run / name).is_file(), name
+    assert len(list((run / "samples").glob("epoch_000_step_*.png"))) == 2  # snapshots in the first epoch
+    assert result["step"] == 8 and result["epoch"] == 2 and not result["interrupted"]
+    records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if r["type"] == "step"] == [2, 4, 6, 8]
+    assert all(np.isfinite(r["loss_d"]) for r in records if r["type"] == "step")
+    assert json.loads((run / "config.json").read_text())["batch_size"] == 8
+    from PIL import Image
+
+    gif = Image.open(run / "progress.gif")
+    assert gif.n_frames == 5  # untrained, two first-epoch snapshots, two epochs
+    # the checkpoint reloads into models that produce the trainer's samples
+    G, meta = load_generator(run)
+    D, _ = load_discriminator(run / "checkpoints" / "epoch_002.npz")
+    assert meta["kind"] == "gan-training" and meta["step"] == 8
+    assert_same_weights({f"G/{k}": v for k, v in G.state_dict().items()},
+                        {k: v for k, v in weights(trainer).items() if k.startswith("G/")})
+    assert D.forward(np.zeros((2, 3, 16, 16), np.float32)).shape == (2,)
+
+
+def test_resume_continues_bit_identically(tmp_path, tiny_idols):
+    """2 epochs in one go == 1 epoch, resume, 1 more epoch (on the CPU, same bits)."""
+    straight = Trainer(tiny_config(tmp_path / "a"), dataset=tiny_idols)
+    straight.run()
+    first = Trainer(tiny_config(tmp_path / "b", epochs=1), dataset=tiny_idols)
+    first.run()
+    resumed = Trainer(resume=tmp_path / "b" / "run", overrides={"epochs": 2}, dataset=tiny_idols)
+    assert resumed.epoch == 1 and resumed.step == 4
+    resumed.run()
+    assert_same_weights(weights(straight), weights(resumed))
+    a = load_checkpoint(tmp_path / "a" / "run" / "checkpoints" / "last.npz")[0]
+    b = load_checkpoint(tmp_path / "b" / "run" / "checkpoints" / "last.npz")[0]
+    for key in ("opt_g/0.W/m", "opt_d/0.W/v", "fixed_noise"):
+        np.testing.assert_array_equal(a[key], b[key])
+
+
+def test_ctrl_c_saves_mid_epoch_and_resumes_exactly(tmp_path, tiny_idols, monkeypatch):
+    straight = Trainer(tiny_config(tmp_path / "a"), dataset=tiny_idols)
+    straight.run()
+
+    real_step, calls = train_module.train_step, []
+
+    def step_then_ctrl_c(*args, **kwargs):
+        calls.append(1)
+        result = real_step(*args, **kwargs)
+        if len(calls) == 3:  # Ctrl-C arrives during the third step (mid-epoch)
+            os.kill(os.getpid(), signal.SIGINT)
+        return result
+
+    monkeypatch.setattr(train_module, "train_step", step_then_ctrl_c)
+    interrupted = Trainer(tiny_config(tmp_path / "b"), dataset=tiny_idols)
+    result = interrupted.run()
+    assert result["interrupted"] and result["step"] == 3  # the step finished, then it stopped
+    monkeypatch.setattr(train_module, "train_step", real_step)
+    resumed = Trainer(resume=tmp_path / "b" / "run", dataset=tiny_idols)
+    assert (resumed.epoch, resumed.batch_in_epoch) == (0, 3)
+    resumed.run()
+    assert_same_weights(weights(straight), weights(resumed))
+
+
+def test_nan_loss_stops_with_a_clear_message_and_keeps_the_checkpoint(tmp_path, tiny_idols):
+    trainer = Trainer(tiny_config(tmp_path, epochs=1), dataset=tiny_idols)
+    trainer.run()
+    good = (tmp_path / "run" / "checkpoints" / "last.npz").read_bytes()
+    trainer.config.epochs = 2
+    trainer.D.layers[0].params["W"][...] = np.nan  # poison the discriminator
+    with pytest.raises(TrainingDiverged, match=r"diverged at step \d+ \(epoch 2\): loss_d = nan.*last good checkpoint"):
+        trainer.run()
+    assert (tmp_path / "run" / "checkpoints" / "last.npz").read_bytes() == good
+
+
+def test_a_second_run_with_the_same_name_is_refused(tmp_path, tiny_idols):
+    Trainer(tiny_config(tmp_path, epochs=1), dataset=tiny_idols).run()
+    with pytest.raises(MiniganError, match="already holds a run: continue it with --resume"):
+        Trainer(tiny_config(tmp_path), dataset=tiny_idols)
+
+
+def test_unwritable_output_is_an_error_before_training(tmp_path, tiny_idols):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(MiniganError, match="cannot write the run folder"):
+        Trainer(tiny_config(blocker), dataset=tiny_idols)
+
+
+def test_bad_settings_are_reported_together(tmp_path):
+    with pytest.raises(MiniganError, match=r"--epochs must be at least 1.*--noise must be one of"):
+        TrainConfig(epochs=0, noise="pink").validate()
+    with pytest.raises(MiniganError, match="unknown DiffAugment"):
+        TrainConfig(diffaugment="color,blur").validate()
+
+
+def test_too_few_images_for_a_batch(tmp_path, tiny_idols):
+    with pytest.raises(MiniganError, match="fewer than one batch of 64"):
+        Trainer(tiny_config(tmp_path, batch_size=64), dataset=tiny_idols)
+
+
+def test_checkpoint_of_another_model_or_damaged_file(tmp_path, tiny_idols):
+    Trainer(tiny_config(tmp_path, epochs=1), dataset=tiny_idols).run()
+    arrays, meta = load_checkpoint(tmp_path / "run")
+    meta["models"]["G"]["ngf"] = 8  # claims another width than its arrays have
+    save_checkpoint(tmp_path / "other.npz", arrays, {k: v for k, v in meta.items() if k not in ("format", "version")})
+    with pytest.raises(CheckpointError, match=r"(?s)does not fit this Generator.*0\.W: expected shape \(8, 16, 4, 4\), got \(8, 8, 4, 4\)"):
+        load_generator(tmp_path / "other.npz")
+    damaged = tmp_path / "damaged.npz"
+    damaged.write_bytes((tmp_path / "run" / "checkpoints" / "last.npz").read_bytes()[:5000])
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        load_generator(damaged)
+    np.savez(tmp_path / "plain.npz", a=np.zeros(3))
+    with pytest.raises(CheckpointError, match="not a minigan checkpoint"):
+        load_generator(tmp_path / "plain.npz")
+    with pytest.raises(CheckpointError, match="no checkpoint at"):
+        load_generator(tmp_path / "missing.npz")
+    with pytest.raises(CheckpointError, match="not a training checkpoint"):
+        Trainer(resume=tmp_path / "run" / "checkpoints" / "epoch_001.npz", dataset=tiny_idols)
+
+
+def test_checkpoints_hold_no_pickle(tmp_path, tiny_idols):
+    Trainer(tiny_config(tmp_path, epochs=1), dataset=tiny_idols).run()
+    with np.load(tmp_path / "run" / "checkpoints" / "last.npz", allow_pickle=False) as data:
+        assert all(data[k].dtype != object for k in data.files)
+
+
+def test_command_line_train_and_sample(tmp_path, tiny_idols, monkeypatch, capsys):
+    """`python -m minigan train` and `sample` end to end (a folder of PNGs as the data)."""
+    from PIL import Image
+
+    from minigan.cli import main
+
+    data = tmp_path / "icons"
+    data.mkdir()
+    for i, image in enumerate(tiny_idols.images[:16]):
+        Image.fromarray(image).resize((64, 64)).save(data / f"{i}.png")
+    monkeypatch.setenv("MINIGAN_CACHE", str(tmp_path / "cache"))
+    args = ["--out", str(tmp_path / "runs"), "--name", "cli", "--data", str(data), "--epochs", "1",
+            "--batch-size", "8", "--ngf", "4", "--ndf", "4", "--nz", "8", "--fooled-n", "8"]
+    assert main(["train", *args]) == 0
+    run = tmp_path / "runs" / "cli"
+    assert (run / "checkpoints" / "last.npz").exists()
+    assert main(["train", *args]) == 2  # refused: the run exists
+    assert "already holds a run" in capsys.readouterr().err
+    assert main(["train", "--resume", str(run), "--batch-size", "4"]) == 2
+    assert "only --epochs and --device can change" in capsys.readouterr().err
+    assert main(["sample", "--checkpoint", str(run), "--n", "10", "--out", str(tmp_path / "grid.png"), "--numbered"]) == 0
+    assert main(["sample", "--checkpoint", str(run), "--n", "5", "--out", str(tmp_path / "pngs")]) == 0
+    assert len(list((tmp_path / "pngs").glob("idol_*.png"))) == 5
+    assert main(["sample", "--checkpoint", str(run), "--n", "6", "--seed", "4", "--out", str(tmp_path / "s.npz")]) == 0
+    assert main(["sample", "--checkpoint", str(run), "--n", "6", "--seed", "4", "--out", str(tmp_path / "t.npz")]) == 0
+    with np.load(tmp_path / "s.npz") as s, np.load(tmp_path / "t.npz") as t:
+        assert s["images"].shape == (6, 64, 64, 3) and s["images"].dtype == np.uint8
+        np.testing.assert_array_equal(s["images"], t["images"])  # a seed names the same idols
+    assert main(["fooled", "--checkpoint", str(run), "--n", "16", "--top", "4", "--out", str(tmp_path / "f.png")]) == 0
+    assert main(["sample", "--checkpoint", str(tmp_path / "nothing.npz"), "--out", str(tmp_path / "x.png")]) == 2
+    assert "no checkpoint at" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(__import__("minigan.backend", fromlist=["gpu_available"]).gpu_available(),
+                    reason="a GPU is available here")
+def test_device_gpu_without_cupy_is_a_clear_error_before_any_work(tmp_path, tiny_idols):
+    with pytest.raises(MiniganError, match="needs a working CuPy.*pip install"):
+        Trainer(tiny_config(tmp_path, device="gpu"), dataset=tiny_idols)
+    assert not (tmp_path / "run").exists()
