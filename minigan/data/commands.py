@@ -135,6 +135,14 @@ def _describe(ds: ImageDataset, index: int) -> str:
     return ", ".join(parts)
 
 
+def _save(image: Image.Image, path: Path, colors: int):
+    """Save ``image``; with ``colors`` > 0 as a palette image of that many colours (a PNG a
+    third of the size, for documentation)."""
+    if colors:
+        image = image.quantize(colors=min(256, colors), method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    image.save(path, optimize=bool(colors))
+
+
 def _character_path(out: Path) -> Path:
     return out.with_name(f"{out.stem}_character{out.suffix or '.png'}")
 
@@ -153,9 +161,12 @@ def preview(args) -> int:
     else:
         firsts = np.arange(min(len(ds), args.max_tiles or 256))
         captions = None
-    sheet = contact_sheet(ds.images[firsts], captions, columns=args.columns, scale=args.scale,
-                          title=f"{ds.source}: {len(ds)} images" + (f", {len(ds.vocab[group])} {group}s" if group else ""))
-    sheet.save(out)
+    title = f"{ds.source}: {len(ds)} images" + (f", {len(ds.vocab[group])} {group}s" if group else "")
+    shown = len(ds.vocab[group]) if group else len(ds)
+    if len(firsts) < shown:
+        title += f" (the first {len(firsts)} shown)"
+    sheet = contact_sheet(ds.images[firsts], captions, columns=args.columns, scale=args.scale, title=title)
+    _save(sheet, out, args.colors)
     print(f"wrote {out} ({len(firsts)} tiles, one per {group or 'image'})")
     if group:
         g = _pick_group(ds, group, args.character)
@@ -165,7 +176,7 @@ def preview(args) -> int:
         title = f"{name}: {len(members)} images" + (f" ({detail})" if detail else "")
         page = contact_sheet(ds.images[members], None, columns=min(11, len(members)), scale=args.character_scale, title=title)
         path = _character_path(out)
-        page.save(path)
+        _save(page, path, args.colors)
         print(f"wrote {path} ({name}, {len(members)} images)")
     print()
     _print_table(attribute_table(ds))
@@ -224,6 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="enlarge the character sheet's tiles this many times (default 2)")
     p.add_argument("--max-tiles", type=int, default=0, help="at most this many tiles on the cast sheet (default all)")
     p.add_argument("--no-labels", dest="labels", action="store_false", help="no names under the tiles")
+    p.add_argument("--colors", type=int, default=0, metavar="N",
+                   help="save palette PNGs of N <= 256 colours (smaller files, e.g. for docs; default: full RGB)")
     p.set_defaults(func=preview)
 
     p = sub.add_parser("info", help="print size, source, cache file and label counts",

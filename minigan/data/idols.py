@@ -49,7 +49,7 @@ __all__ = [
 ]
 
 #: Bump whenever the drawing changes: it is part of the cache file name.
-IDOLS_VERSION = 1
+IDOLS_VERSION = 2
 N_CHARACTERS = 203
 IMAGES_PER_CHARACTER = 22
 SIZE = 64  # output icons are SIZE x SIZE
@@ -357,6 +357,7 @@ class _Pen:
 HEAD = (128.0, 100.0)  # centre of the skull
 BASE_ZOOM = 1.1  # the figure is drawn this much larger about FRAME_CENTER (then per-icon zoom)
 FRAME_CENTER = (128.0, 116.0)
+BODY_RAISE = -6.0  # the body is drawn this much higher than its coordinates say (a shorter neck)
 CHIN = (128.0, 174.0)
 EYE_Y = 122.0
 EYE_DX = 27.0
@@ -781,8 +782,9 @@ def draw_idol(ch: Character, pose: Pose, size: int = SIZE) -> Image.Image:
     _draw_background(img, draw, pose)
     zoom = BASE_ZOOM * pose.zoom
     figure = _affine(scale=zoom, center=FRAME_CENTER, shift=pose.shift)
-    body = _Pen(draw, figure, zoom)
-    head = body.then(_affine(angle_deg=pose.tilt, center=(CHIN[0], CHIN[1] + 10)))
+    figure_pen = _Pen(draw, figure, zoom)
+    body = figure_pen.then(_affine(shift=(0.0, BODY_RAISE)))
+    head = figure_pen.then(_affine(angle_deg=pose.tilt, center=(CHIN[0], CHIN[1] + 10)))
     _draw_back_hair(head, ch)
     _draw_body(body, ch)
     _draw_face(head, ch, pose)
