@@ -125,6 +125,12 @@ def test_preview_command_on_a_folder(tmp_path, capsys):
         assert sheet.width >= 2 * 64
     with pytest.raises(DatasetError, match="no such folder"):
         commands.main(["preview", "--data", str(folder), "--out", str(out), "--character", "nobody"])
+    assert commands.main(["preview", "--data", str(folder), "--out", str(out), "--character", "0",
+                          "--augment", "light", "--colors", "64"]) == 0
+    with Image.open(tmp_path / "out" / "sheet_augment.png") as page:
+        assert page.mode == "P"  # --colors writes palette images
+    with pytest.raises(DatasetError, match="--augment"):
+        commands.main(["preview", "--data", str(folder), "--out", str(out), "--augment", "sideways"])
 
 
 def test_info_and_errors_through_the_cli(tmp_path, capsys):

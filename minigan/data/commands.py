@@ -143,6 +143,25 @@ def _save(image: Image.Image, path: Path, colors: int):
     image.save(path, optimize=bool(colors))
 
 
+def _augment_page(images: np.ndarray, name: str, out: Path, args):
+    """OUT_augment.png: the character's images as training would see them under ``--augment``."""
+    from .augment import augment_batch, augment_options  # noqa: PLC0415
+    from .dataset import to_images, to_model_input  # noqa: PLC0415
+
+    try:
+        options = augment_options(args.augment)
+    except ValueError as exc:
+        raise DatasetError(str(exc)) from None
+    rng = np.random.default_rng(args.seed)
+    x = to_model_input(images)  # (n, 3, 64, 64) float32
+    y = augment_batch(x, rng, **options) if options else x
+    page = contact_sheet(to_images(y), None, columns=min(11, len(images)), scale=args.character_scale,
+                         title=f"{name}, augmented with --augment {args.augment}")
+    path = out.with_name(f"{out.stem}_augment{out.suffix or '.png'}")
+    _save(page, path, args.colors)
+    print(f"wrote {path}")
+
+
 def _character_path(out: Path) -> Path:
     return out.with_name(f"{out.stem}_character{out.suffix or '.png'}")
 
@@ -178,6 +197,8 @@ def preview(args) -> int:
         path = _character_path(out)
         _save(page, path, args.colors)
         print(f"wrote {path} ({name}, {len(members)} images)")
+        if args.augment:
+            _augment_page(ds.images[members], name, out, args)
     print()
     _print_table(attribute_table(ds))
     return 0
@@ -235,6 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="enlarge the character sheet's tiles this many times (default 2)")
     p.add_argument("--max-tiles", type=int, default=0, help="at most this many tiles on the cast sheet (default all)")
     p.add_argument("--no-labels", dest="labels", action="store_false", help="no names under the tiles")
+    p.add_argument("--augment", default=None, metavar="PRESET_OR_SETTINGS",
+                   help="also write OUT_augment.png: the character's images augmented with a preset "
+                        "(light, blog) or settings like 'zoom=1.0:1.2,rotate=15,flip=1'")
     p.add_argument("--colors", type=int, default=0, metavar="N",
                    help="save palette PNGs of N <= 256 colours (smaller files, e.g. for docs; default: full RGB)")
     p.set_defaults(func=preview)
