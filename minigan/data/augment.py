@@ -32,10 +32,6 @@ import numpy as np
 
 from ..backend import get_array_module
 
-try:
-    from numba import njit as _njit
-except ImportError:  # numba is a dependency, but the reference path works without it
-    _njit = None
 
 __all__ = ["AUGMENT_PRESETS", "affine_batch", "affine_batch_reference", "augment_batch", "draw_augment_params", "augment_options"]
 
@@ -83,7 +79,7 @@ def affine_batch(x, zoom, angle_deg, flip, border: str = "edge"):
     if border not in ("edge", "reflect"):
         raise ValueError(f"border must be 'edge' or 'reflect', got {border!r}")
     xp = get_array_module(x)
-    if xp is np and _njit is not None and not _reference_mode() and x.ndim == 4 and min(x.shape[2:]) >= 1:
+    if xp is np and not _reference_mode() and _affine_kernel() is not None:
         n = x.shape[0]
         dt = x.dtype if x.dtype in (np.float32, np.float64) else np.dtype(np.float32)
         params = [np.ascontiguousarray(np.broadcast_to(np.asarray(p, dtype=t), (n,)))
@@ -174,8 +170,13 @@ def _affine_kernel():
     serial, 14 ms with ``parallel=True``)."""
     global _KERNEL
     if _KERNEL is None:
-        _KERNEL = _njit(cache=True)(_affine_numba)
-    return _KERNEL
+        try:
+            from numba import njit  # noqa: PLC0415 (imported on first use: keeps --help fast)
+        except ImportError:  # numba is a dependency, but the reference path works without it
+            _KERNEL = False
+        else:
+            _KERNEL = njit(cache=True)(_affine_numba)
+    return _KERNEL or None
 
 
 def _affine_numba(x, zoom, angle, flip, reflect, out):
