@@ -49,7 +49,7 @@ __all__ = [
 ]
 
 #: Bump whenever the drawing changes: it is part of the cache file name.
-IDOLS_VERSION = 2
+IDOLS_VERSION = 3
 N_CHARACTERS = 203
 IMAGES_PER_CHARACTER = 22
 SIZE = 64  # output icons are SIZE x SIZE
@@ -213,6 +213,7 @@ class Character:
     hair_length: float  # 0..1, how far long styles fall
     face_width: float  # small per-character variation of the face shape (0.96..1.04)
     eye_size: float  # (0.94..1.08)
+    ahoge: bool  # a single lock sticking up from the crown
 
     def labels(self) -> dict:
         return {"hair_color": self.hair_color, "hair_style": self.hair_style, "eye_color": self.eye_color,
@@ -275,7 +276,7 @@ def make_cast(seed: int = 0, n_characters: int = N_CHARACTERS) -> list[Character
             side=int(crng.choice([-1, 1])), hair=(base, shade, highlight, outline), eye=eye,
             skin=(skin, skin_shadow, skin_line), costume=costume, accent=accent,
             hair_length=float(crng.uniform(0, 1)), face_width=float(crng.uniform(0.96, 1.04)),
-            eye_size=float(crng.uniform(0.94, 1.08))))
+            eye_size=float(crng.uniform(0.94, 1.08)), ahoge=bool(crng.random() < 0.3)))
     return cast
 
 
@@ -579,6 +580,11 @@ def _draw_front_hair(pen: _Pen, ch: Character):
     for x, y in notches:
         top = (hx + (x - hx) * 0.55, 50)
         pen.line([top, (x, y - 2)], shade, 4)
+    if ch.ahoge and ACCESSORIES[ch.accessory] != "hat":  # a lock sticking up from the crown
+        s = ch.side
+        lock = _chain(_bezier((hx - s * 8, 36), (hx - s * 8, 8), (hx + s * 10, -4), (hx + s * 30, 4), 10),
+                      _bezier((hx + s * 30, 4), (hx + s * 10, 8), (hx + s * 6, 18), (hx + s * 8, 36), 10))
+        pen.poly(lock, fill=base, outline=outline, width=3)
     # the highlight streak ("angel ring"): broken arc band across the crown
     for a0, a1 in ((212, 232), (240, 262), (270, 296), (304, 328)):
         outer = _arc(hx, hy + 2, 58, 56, a0, a1, 6)
