@@ -242,6 +242,8 @@ def make_cast(seed: int = 0, n_characters: int = N_CHARACTERS) -> list[Character
     203); the other attributes are spread evenly (or by their weights). Each attribute is
     shuffled independently, so attributes are uncorrelated across the cast.
     """
+    if int(seed) < 0:
+        raise DatasetError(f"the idol set's seed must be a non-negative integer, got {seed}")
     if n_characters > len(GIVEN_NAMES):
         raise ValueError(f"at most {len(GIVEN_NAMES)} characters (one per name), got {n_characters}")
     rng = np.random.default_rng([int(seed), 0])
@@ -337,7 +339,11 @@ class _Pen:
 
     def _xy(self, points):
         p = np.asarray(points, dtype=float).reshape(-1, 2)  # (n, 2)
-        return (p @ self.m[:, :2].T + self.m[:, 2]).ravel().tolist()
+        (a, b, c), (d, e, f) = self.m
+        out = np.empty_like(p)  # (n, 2); written out rather than p @ m.T: no BLAS in the workers
+        out[:, 0] = a * p[:, 0] + b * p[:, 1] + c
+        out[:, 1] = d * p[:, 0] + e * p[:, 1] + f
+        return out.ravel().tolist()
 
     def poly(self, points, fill=None, outline=None, width=3):
         if outline is None:
