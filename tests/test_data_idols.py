@@ -99,10 +99,14 @@ def test_damaged_cache_is_drawn_again(cache):
     assert sha(again) == sha(ds)
 
 
-def test_version_bump_invalidates_the_cache(monkeypatch):
-    old = idols_cache_path(0)
+def test_version_bump_invalidates_the_cache(monkeypatch, cache):
+    old = load_idols(seed=0, characters=[0], images_per_character=1).cache_path
+    keep = cache / "idols-v999-seed0-203x22.npz"  # a newer version (another install): left alone
+    keep.write_bytes(b"x")
     monkeypatch.setattr(idols, "IDOLS_VERSION", IDOLS_VERSION + 1)
-    assert idols_cache_path(0) != old
+    new = load_idols(seed=0, characters=[0], images_per_character=1).cache_path
+    assert new != old and new.exists()
+    assert not old.exists() and keep.exists()  # the stale older version was removed
 
 
 def test_load_dataset_names():

@@ -910,4 +910,16 @@ def load_idols(seed: int = 0, characters=None, images_per_character: int = IMAGE
     save_dataset_npz(path, ds, meta={"version": IDOLS_VERSION, "seed": int(seed),
                                       "seconds": round(time.perf_counter() - start, 2)})
     ds.cache_path = path
+    _remove_stale_caches(path.parent)
     return ds
+
+
+def _remove_stale_caches(folder):
+    """Delete idol caches of older drawing versions in ``folder``: nothing can read them again."""
+    for old in folder.glob("idols-v*-seed*.npz"):
+        version = old.name[len("idols-v"):].split("-", 1)[0]
+        if version.isdigit() and int(version) < IDOLS_VERSION:
+            try:
+                old.unlink()
+            except OSError:
+                pass
