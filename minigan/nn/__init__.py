@@ -7,11 +7,12 @@ from .conv import Conv2d, ConvTranspose2d, conv2d, conv_transpose2d
 from .init import dcgan_init
 from .layer import Layer
 from .linear import Flatten, Linear, Reshape
-from .loss import BCEWithLogitsLoss
+from .loss import BCEWithLogitsLoss, SoftmaxCrossEntropyLoss, log_softmax, softmax
 from .norm import BatchNorm2d
 
 __all__ = [
     "Layer", "Sequential", "Conv2d", "ConvTranspose2d", "conv2d", "conv_transpose2d",
     "BatchNorm2d", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "sigmoid", "Linear", "Flatten",
-    "Reshape", "BCEWithLogitsLoss", "dcgan_init", "DiffAugment",
+    "Reshape", "BCEWithLogitsLoss", "SoftmaxCrossEntropyLoss", "log_softmax", "softmax", "dcgan_init",
+    "DiffAugment",
 ]
