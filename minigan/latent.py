@@ -1,0 +1,527 @@
+"""Walking the noise space: interpolation, attribute vectors, editing.
+
+The generator maps every point ``z`` of its 100-d noise space to an idol, and nearby points to
+similar idols. The blog walks that space in two ways, and so does minigan:
+
+* **interpolation**: the idols on the path between two noise vectors morph smoothly from one to
+  the other (``python -m minigan interpolate``);
+* **attribute vectors**: the mean noise of blond idols minus the mean noise of black-haired ones
+  is a direction that makes any idol blonder when added and darker when subtracted
+  (``python -m minigan vector``, then ``python -m minigan edit``).
+
+Naming idols. Noise is drawn on the CPU from seeded generators (:func:`minigan.sampling.noise`),
+row by row, so idol ``i`` of ``sample --numbered --seed S`` is row ``i`` of
+``noise(default_rng(S), n, nz)`` whatever ``n`` is. Every command here names idols that way:
+``--idols 3,17`` are idols 3 and 17 of the numbered grid of ``--seed`` (default 0);
+``--seeds 5,9`` are the first idols of seeds 5 and 9 (``sample --seed 5 --n 1``).
+
+Linear or spherical interpolation. For ``z ~ N(0, I_d)`` the norm ``|z|`` is close to
+``sqrt(d)`` (10 +- 0.7 for d = 100): nearly all the probability lies on a thin shell, and that
+shell is all the generator ever saw during training. Two independent draws are nearly
+orthogonal, so the midpoint of the straight line between them has norm about
+``sqrt(d / 2)`` (7.1 for d = 100): far inside the shell, a noise vector the prior would almost never
+produce (chance below 1e-5). The generator's idols there are washed out and alike (its first
+layer's output scales with ``|z|``). Spherical interpolation (slerp) turns the direction along
+the great circle and moves the norm linearly from ``|z0|`` to ``|z1|``, so every point of the path
+stays on the shell and looks like a typical idol::
+
+    lerp(z0, z1, t)  = (1 - t) z0 + t z1
+    slerp(z0, z1, t) = ((1 - t)|z0| + t|z1|) * (sin((1 - t) w) u0 + sin(t w) u1) / sin(w)
+                       where u = z / |z| and w = arccos(u0 . u1)
+
+The blog used the straight line; minigan offers both (``--slerp`` / ``--linear``), spherical by
+default. For uniform noise in a cube the shell argument is weaker, and linear is the default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import MiniganError
+from .sampling import NOISE_KINDS
+
+__all__ = [
+    "idol_noise",
+    "seed_noise",
+    "lerp",
+    "slerp",
+    "interpolate",
+    "interpolation_strips",
+    "AttributeVector",
+    "vector_from_exemplars",
+    "vector_from_labels",
+    "save_vector",
+    "load_vector",
+    "edit_noise",
+    "edit_images",
+    "labelled_grid",
+    "parse_ints",
+    "parse_floats",
+    "interpolate_main",
+    "vector_main",
+    "edit_main",
+]
+
+VECTOR_FORMAT = "minigan-vector"
+VECTOR_VERSION = 1
+MIN_EXEMPLARS = 3  # per side: single idols mix the attribute with everything else they have
+
+
+# -- naming idols ---------------------------------------------------------------------------------
+
+
+def idol_noise(nz: int, indices, seed: int = 0, kind: str = "gaussian") -> np.ndarray:
+    """The noise of idols ``indices`` of the numbered grid ``sample --numbered --seed seed``.
+
+    Returns float32 ``(len(indices), nz)``: rows ``indices`` of ``noise(default_rng(seed), n, nz)``
+    (the same for every ``n`` larger than the indices: noise is drawn row by row).
+    """
+    from .sampling import noise  # noqa: PLC0415
+
+    indices = np.asarray(indices, dtype=np.int64)
+    if indices.size == 0:
+        return np.empty((0, nz), np.float32)
+    if indices.min() < 0:
+        raise MiniganError(f"idol numbers cannot be negative (got {indices.min()})")
+    return noise(np.random.default_rng(seed), int(indices.max()) + 1, nz, kind)[indices]
+
+
+def seed_noise(nz: int, seeds, kind: str = "gaussian") -> np.ndarray:
+    """One idol per seed, the first idol of ``sample --seed s``: float32 ``(len(seeds), nz)``."""
+    from .sampling import noise  # noqa: PLC0415
+
+    return np.stack([noise(np.random.default_rng(int(s)), 1, nz, kind)[0] for s in seeds]).astype(np.float32)
+
+
+# -- interpolation ----------------------------------------------------------------------------------
+
+
+def lerp(z0, z1, t) -> np.ndarray:
+    """Points on the straight line: ``(1 - t) z0 + t z1`` for each ``t``; ``z (nz,)``, ``t (T,)`` -> ``(T, nz)``."""
+    t = np.asarray(t, dtype=np.float64)[:, None]  # (T, 1)
+    z0, z1 = np.asarray(z0, np.float64), np.asarray(z1, np.float64)
+    return ((1 - t) * z0 + t * z1).astype(np.float32)
+
+
+def slerp(z0, z1, t) -> np.ndarray:
+    """Spherical interpolation: the direction turns along the great circle from ``z0`` to ``z1``
+    while the norm moves linearly from ``|z0|`` to ``|z1|`` (see the module docstring).
+
+    ``z0, z1 (nz,)``, ``t (T,)`` -> float32 ``(T, nz)``; ``t = 0`` and ``1`` give the endpoints.
+    Falls back to :func:`lerp` when the directions are (anti)parallel and the circle is undefined.
+    """
+    t = np.asarray(t, dtype=np.float64)[:, None]  # (T, 1)
+    z0, z1 = np.asarray(z0, np.float64), np.asarray(z1, np.float64)
+    r0, r1 = np.linalg.norm(z0), np.linalg.norm(z1)
+    if r0 == 0 or r1 == 0:
+        return lerp(z0, z1, t[:, 0])
+    u0, u1 = z0 / r0, z1 / r1  # unit directions
+    omega = np.arccos(np.clip(u0 @ u1, -1.0, 1.0))  # angle between them
+    if np.sin(omega) < 1e-6:
+        return lerp(z0, z1, t[:, 0])
+    direction = (np.sin((1 - t) * omega) * u0 + np.sin(t * omega) * u1) / np.sin(omega)  # (T, nz), unit
+    radius = (1 - t) * r0 + t * r1  # (T, 1)
+    return (radius * direction).astype(np.float32)
+
+
+def interpolate(z0, z1, steps: int, method: str = "slerp") -> np.ndarray:
+    """``steps`` points from ``z0`` to ``z1`` inclusive, evenly spaced in ``t``: ``(steps, nz)`` float32."""
+    if steps < 2:
+        raise ValueError(f"interpolation needs at least 2 steps (the two endpoints), got {steps}")
+    t = np.linspace(0.0, 1.0, steps)
+    if method == "slerp":
+        return slerp(z0, z1, t)
+    if method == "linear":
+        return lerp(z0, z1, t)
+    raise ValueError(f"interpolation is 'slerp' or 'linear', not {method!r}")
+
+
+def interpolation_strips(G, z_start, z_end, steps: int, method: str = "slerp") -> np.ndarray:
+    """The idols along the paths between pairs of noise vectors.
+
+    ``z_start, z_end (P, nz)`` -> uint8 ``(P, steps, S, S, 3)``: row ``p`` goes from ``G(z_start[p])``
+    to ``G(z_end[p])``.
+    """
+    from .data import to_images  # noqa: PLC0415
+    from .sampling import generate  # noqa: PLC0415
+
+    z = np.concatenate([interpolate(a, b, steps, method) for a, b in zip(z_start, z_end)])  # (P * steps, nz)
+    images = to_images(generate(G, z))  # (P * steps, S, S, 3)
+    return images.reshape(len(z_start), steps, *images.shape[1:])
+
+
+# -- attribute vectors ----------------------------------------------------------------------------
+
+
+@dataclass
+class AttributeVector:
+    """A direction in noise space and where it came from.
+
+    Attributes:
+        vector: float32 ``(nz,)``.
+        meta: JSON-able provenance: ``name``, ``method`` ("exemplars" or "labels"), ``checkpoint``,
+            ``seed``, ``noise``, and per method the exemplar indices or the attribute, its
+            classes and how many idols each mean was taken over.
+    """
+
+    vector: np.ndarray
+    meta: dict
+
+    @property
+    def name(self) -> str:
+        return str(self.meta.get("name", "vector"))
+
+
+def vector_from_exemplars(z_plus, z_minus) -> np.ndarray:
+    """``mean(z_plus) - mean(z_minus)``: ``(P, nz)``, ``(M, nz)`` -> float32 ``(nz,)``.
+
+    Averaging several idols per side (the DCGAN paper used three) cancels what the exemplars
+    have besides the attribute; :data:`MIN_EXEMPLARS` is enforced by the command.
+    """
+    z_plus, z_minus = np.asarray(z_plus, np.float64), np.asarray(z_minus, np.float64)
+    if len(z_plus) == 0 or len(z_minus) == 0:
+        raise MiniganError("an attribute vector needs idols on both sides")
+    return (z_plus.mean(axis=0) - z_minus.mean(axis=0)).astype(np.float32)
+
+
+def vector_from_labels(G, clf, attribute: str, plus: str, minus: str = "rest", n: int = 2000, seed: int = 0,
+                       noise_kind: str = "gaussian", vocab: dict | None = None, min_confidence: float = 0.0,
+                       progress: bool = True):
+    """The blog's recipe: sample ``n`` idols, classify them, ``mean(z | plus) - mean(z | minus)``.
+
+    Args:
+        G: the generator; clf: an :class:`minigan.evaluate.AttributeClassifier`.
+        attribute, plus, minus: e.g. ``"hair_color"``, ``"blond"``, ``"black"``; ``minus="rest"``
+            takes every idol not classified ``plus``.
+        vocab: ``{attribute: [class names]}`` (the classifier checkpoint's ``meta["vocab"]``).
+        min_confidence: only idols whose predicted class has at least this probability count.
+
+    Returns ``(vector float32 (nz,), counts {"plus": P, "minus": M, "n": n})``. Deterministic
+    given ``seed``. Raises MiniganError when a side has fewer than :data:`MIN_EXEMPLARS` idols.
+    """
+    from .evaluate import generate_and_classify  # noqa: PLC0415
+    from .sampling import noise  # noqa: PLC0415
+
+    if attribute not in clf.heads:
+        raise MiniganError(f"the classifier has no {attribute!r} head (it knows {', '.join(clf.heads)})")
+    names = vocab[attribute]
+    for c in (plus, minus):
+        if c != "rest" and c not in names:
+            raise MiniganError(f"{attribute} has no class {c!r}: choose from {', '.join(names)}")
+    z = noise(np.random.default_rng(seed), n, G.nz, noise_kind)  # (n, nz)
+    out, _ = generate_and_classify(G, clf, z, progress="classifying sampled idols" if progress else None)
+    probs = out.probabilities[attribute]  # (n, K)
+    pred, confident = probs.argmax(axis=1), probs.max(axis=1) >= min_confidence
+    plus_mask = (pred == names.index(plus)) & confident
+    minus_mask = (pred != names.index(plus)) if minus == "rest" else (pred == names.index(minus))
+    minus_mask &= confident
+    counts = {"plus": int(plus_mask.sum()), "minus": int(minus_mask.sum()), "n": int(n)}
+    for side, count in (("plus", counts["plus"]), ("minus", counts["minus"])):
+        if count < MIN_EXEMPLARS:
+            raise MiniganError(f"only {count} of {n} sampled idols were classified "
+                               f"{plus if side == 'plus' else minus} (need {MIN_EXEMPLARS}); sample more with --n")
+    return vector_from_exemplars(z[plus_mask], z[minus_mask]), counts
+
+
+def save_vector(path, vector, meta: dict) -> Path:
+    """Save an attribute vector as a small ``.npz``: ``vector`` float32 ``(nz,)`` and ``meta_json``
+    (the provenance as a JSON string). Read it back with :func:`load_vector` (no pickle)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = {"format": VECTOR_FORMAT, "version": VECTOR_VERSION, **meta}
+    np.savez(path, vector=np.asarray(vector, np.float32), meta_json=np.array(json.dumps(header)))
+    return path
+
+
+def load_vector(path) -> AttributeVector:
+    """Read a vector written by :func:`save_vector`; MiniganError if missing or of another kind."""
+    path = Path(path)
+    if not path.exists():
+        raise MiniganError(f"no attribute vector at {path}; make one with  python -m minigan vector")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            vector, meta = data["vector"], json.loads(str(data["meta_json"]))
+    except Exception as exc:  # not a zip, missing keys, bad JSON
+        raise MiniganError(f"{path} is not an attribute vector file ({exc.__class__.__name__}: {exc})") from exc
+    if meta.get("format") != VECTOR_FORMAT or vector.ndim != 1:
+        raise MiniganError(f"{path} is not a minigan attribute vector")
+    return AttributeVector(vector.astype(np.float32), meta)
+
+
+# -- editing ------------------------------------------------------------------------------------------
+
+
+def edit_noise(z, vector, strengths) -> np.ndarray:
+    """``z + s * vector`` for every strength: ``z (N, nz)``, ``vector (nz,)``, ``strengths (K,)``
+    -> float32 ``(K, N, nz)``."""
+    s = np.asarray(strengths, dtype=np.float32)[:, None, None]  # (K, 1, 1)
+    return (np.asarray(z, np.float32)[None] + s * np.asarray(vector, np.float32)[None, None]).astype(np.float32)
+
+
+def edit_images(G, z, vector, strengths) -> np.ndarray:
+    """The edited idols: uint8 ``(K, N, S, S, 3)``, row ``k`` is every idol at strength ``k``."""
+    from .data import to_images  # noqa: PLC0415
+    from .sampling import generate  # noqa: PLC0415
+
+    edited = edit_noise(z, vector, strengths)  # (K, N, nz)
+    images = to_images(generate(G, edited.reshape(-1, edited.shape[-1])))  # (K * N, S, S, 3)
+    return images.reshape(*edited.shape[:2], *images.shape[1:])
+
+
+# -- pictures ---------------------------------------------------------------------------------------
+
+
+def labelled_grid(rows, row_labels=None, column_labels=None, scale: int = 2, padding: int = 4,
+                  label_width: int | None = None):
+    """A table of images: ``rows`` uint8 ``(R, C, S, S, 3)``, a label left of each row and above
+    each column (either may be None). Returns a PIL image."""
+    from PIL import Image, ImageDraw  # noqa: PLC0415
+
+    from .viz import _font  # noqa: PLC0415
+
+    rows = np.asarray(rows)
+    n_rows, n_cols, h, w = rows.shape[:4]
+    h, w = h * scale, w * scale
+    font = _font(12)
+    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    if label_width is None:
+        label_width = int(max((probe.textlength(str(s), font=font) for s in row_labels), default=0) + 10) if row_labels else 0
+    top = 18 if column_labels else 0
+    picture = Image.new("RGB", (label_width + n_cols * (w + padding) + padding, top + n_rows * (h + padding) + padding),
+                        (24, 24, 28))
+    draw = ImageDraw.Draw(picture)
+    for c, text in enumerate(column_labels or []):
+        text = str(text)
+        left = label_width + padding + c * (w + padding)
+        draw.text((left + (w - draw.textlength(text, font=font)) / 2, 3), text, fill=(235, 235, 235), font=font)
+    for r in range(n_rows):
+        y = top + padding + r * (h + padding)
+        if row_labels:
+            draw.text((4, y + h / 2 - 7), str(row_labels[r]), fill=(235, 235, 235), font=font)
+        for c in range(n_cols):
+            tile = Image.fromarray(rows[r, c])
+            picture.paste(tile.resize((w, h), Image.NEAREST) if scale > 1 else tile,
+                          (label_width + padding + c * (w + padding), y))
+    return picture
+
+
+# -- command line ---------------------------------------------------------------------------------
+
+
+def parse_ints(text: str, what: str) -> list[int]:
+    """``"3,17,22"`` -> ``[3, 17, 22]``; MiniganError naming the option otherwise."""
+    try:
+        values = [int(s) for s in str(text).replace(" ", "").split(",") if s != ""]
+    except ValueError:
+        raise MiniganError(f"{what} takes whole numbers separated by commas, e.g. 3,17,22 (got {text!r})") from None
+    if not values:
+        raise MiniganError(f"{what} is empty")
+    return values
+
+
+def parse_floats(text: str, what: str) -> list[float]:
+    """``"-1.5,0,1.5"`` -> ``[-1.5, 0.0, 1.5]``; MiniganError naming the option otherwise."""
+    try:
+        values = [float(s) for s in str(text).replace(" ", "").split(",") if s != ""]
+    except ValueError:
+        raise MiniganError(f"{what} takes numbers separated by commas, e.g. -1.5,0,1.5 (got {text!r})") from None
+    if not values:
+        raise MiniganError(f"{what} is empty")
+    return values
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", required=True, help="a checkpoint .npz or a run folder (its checkpoints/last.npz)")
+    parser.add_argument("--device", default="cpu", help="cpu or gpu (default cpu)")
+    parser.add_argument("--noise", choices=NOISE_KINDS, default=None,
+                        help="noise distribution (default: the one the model was trained with)")
+
+
+def _load(args):
+    from .backend import normalize_device  # noqa: PLC0415
+    from .checkpoint import load_generator  # noqa: PLC0415
+
+    G, meta = load_generator(args.checkpoint, normalize_device(args.device))
+    return G, meta, args.noise or meta.get("config", {}).get("noise", "gaussian")
+
+
+def _named_idols(args, nz: int, kind: str, default_indices) -> tuple[np.ndarray, list[str]]:
+    """``(z (N, nz), labels)`` from ``--idols`` (grid numbers of ``--seed``) or ``--seeds``."""
+    if args.idols and args.seeds:
+        raise MiniganError("give --idols (numbers on the grid of --seed) or --seeds (one idol per seed), not both")
+    if args.seeds:
+        seeds = parse_ints(args.seeds, "--seeds")
+        return seed_noise(nz, seeds, kind), [f"seed {s}" for s in seeds]
+    indices = parse_ints(args.idols, "--idols") if args.idols else list(default_indices)
+    return idol_noise(nz, indices, args.seed, kind), [f"#{i}" for i in indices]
+
+
+def interpolate_main(argv=None) -> int:
+    """``python -m minigan interpolate``."""
+    from .viz import image_grid, save_gif  # noqa: PLC0415
+
+    parser = argparse.ArgumentParser(
+        prog="python -m minigan interpolate",
+        description="Walk the noise space between pairs of idols: each row of the picture starts at "
+                    "idol A, ends at idol B, and shows the idols of the points between them (the "
+                    "blog's figure); a GIF morphs every pair at once, there and back. Name idols by "
+                    "their number on the grid of `minigan sample --numbered --seed S` (--idols, with "
+                    "--seed S) or one per seed (--seeds). Spherical interpolation (the default for "
+                    "Gaussian noise) keeps every point at the norm the generator was trained on; the "
+                    "straight line (--linear, the blog's) passes through weaker, washed-out idols "
+                    "midway.")
+    _common(parser)
+    parser.add_argument("--idols", default=None,
+                        help="pairs of idol numbers, A,B[,C,D...]: rows A->B, C->D... (default 0,1,2,3,4,5,6,7)")
+    parser.add_argument("--seeds", default=None, help="pairs of seeds instead, one idol each: A,B[,C,D...]")
+    parser.add_argument("--seed", type=int, default=0, help="the grid that --idols numbers (default 0)")
+    parser.add_argument("--steps", type=int, default=10, help="images per row, endpoints included (default 10)")
+    method = parser.add_mutually_exclusive_group()
+    method.add_argument("--slerp", dest="method", action="store_const", const="slerp",
+                        help="spherical interpolation (default for Gaussian noise)")
+    method.add_argument("--linear", dest="method", action="store_const", const="linear",
+                        help="straight line, as in the blog (default for uniform noise)")
+    parser.add_argument("--out", default="interpolation.png", help="output PNG (default interpolation.png); "
+                                                                   "the GIF is written next to it")
+    parser.add_argument("--gif-frames", type=int, default=24, help="frames from A to B in the GIF (default 24; 0: no GIF)")
+    parser.add_argument("--scale", type=int, default=2, help="enlarge pixels (default 2)")
+    args = parser.parse_args(argv)
+    if args.steps < 2:
+        parser.error("--steps must be at least 2")
+    G, meta, kind = _load(args)
+    method = args.method or ("slerp" if kind == "gaussian" else "linear")
+    z, labels = _named_idols(args, G.nz, kind, range(8))
+    if len(z) % 2:
+        raise MiniganError(f"interpolation takes pairs of idols, got {len(z)} ({', '.join(labels)})")
+    z_start, z_end = z[0::2], z[1::2]  # (P, nz) each
+    strips = interpolation_strips(G, z_start, z_end, args.steps, method)  # (P, steps, S, S, 3)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    columns = ["A"] + [f"{t:.2f}" for t in np.linspace(0, 1, args.steps)[1:-1]] + ["B"]
+    rows = [f"{a} > {b}" for a, b in zip(labels[0::2], labels[1::2])]
+    labelled_grid(strips, rows, columns, scale=args.scale).save(out)
+    message = f"wrote {len(strips)} {method} interpolation(s) of {args.steps} steps to {out}"
+    if args.gif_frames:
+        path = out.with_suffix(".gif")
+        frames = interpolation_strips(G, z_start, z_end, max(args.gif_frames, 2), method)  # (P, F, S, S, 3)
+        pictures = [image_grid(frames[:, k], nrow=min(len(frames), 4), scale=max(args.scale, 2) + 1)
+                    for k in range(frames.shape[1])]
+        pictures += pictures[-2:0:-1]  # and back again
+        save_gif(pictures, path, duration_ms=80, last_frame_ms=80)
+        message += f" and the morph to {path}"
+    print(message)
+    return 0
+
+
+def vector_main(argv=None) -> int:
+    """``python -m minigan vector``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m minigan vector",
+        description="Build an attribute vector: a direction in noise space that adds an attribute "
+                    "(blond hair, say). Two ways. From exemplars: number a grid with `minigan sample "
+                    "--numbered --seed S`, pick at least three idols with the attribute (--plus) and "
+                    "three without (--minus); the vector is the difference of their mean noise. From "
+                    "labels (the blog's recipe): sample --n idols, let the attribute classifier label "
+                    "them, and take mean(noise | --plus class) - mean(noise | --minus class). The vector "
+                    "is saved as a small .npz with its provenance; apply it with `minigan edit`.")
+    _common(parser)
+    parser.add_argument("--name", default=None, help="its name (default: the --plus class, or 'vector')")
+    parser.add_argument("--out", default=None, help="output .npz (default NAME.npz)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="exemplars: the numbered grid they come from; labels: the seed of the sampled noise (default 0)")
+    parser.add_argument("--plus", required=True,
+                        help="exemplars: idol numbers with the attribute (e.g. 3,17,22); with --from-labels: a class (e.g. blond)")
+    parser.add_argument("--minus", required=True,
+                        help="exemplars: idol numbers without it (e.g. 5,9,41); with --from-labels: a class (e.g. black) or 'rest'")
+    parser.add_argument("--from-labels", action="store_true", help="classify sampled idols instead of using exemplars")
+    parser.add_argument("--attribute", default="hair_color", help="with --from-labels: which label (default hair_color)")
+    parser.add_argument("--n", type=int, default=2000, help="with --from-labels: idols to sample (default 2000)")
+    parser.add_argument("--min-confidence", type=float, default=0.0,
+                        help="with --from-labels: only count idols classified with at least this probability (default 0)")
+    parser.add_argument("--classifier", default=None, help="with --from-labels: the attribute classifier (default runs/classifier.npz)")
+    args = parser.parse_args(argv)
+    G, meta, kind = _load(args)
+    base = {"checkpoint": str(args.checkpoint), "seed": args.seed, "noise": kind, "nz": G.nz,
+            "epoch": meta.get("epoch"), "step": meta.get("step")}
+    if args.from_labels:
+        from .evaluate import DEFAULT_CLASSIFIER, load_classifier  # noqa: PLC0415
+
+        if args.n < 2 * MIN_EXEMPLARS:
+            parser.error(f"--n must be at least {2 * MIN_EXEMPLARS}")
+        classifier = args.classifier or DEFAULT_CLASSIFIER
+        clf, clf_meta = load_classifier(classifier, args.device)
+        vector, counts = vector_from_labels(G, clf, args.attribute, args.plus, args.minus, args.n, args.seed,
+                                            kind, clf_meta["vocab"], args.min_confidence)
+        name = args.name or args.plus
+        info = {**base, "name": name, "method": "labels", "attribute": args.attribute, "plus": args.plus,
+                "minus": args.minus, "n": args.n, "counts": counts, "classifier": classifier,
+                "min_confidence": args.min_confidence}
+        how = (f"mean noise of {counts['plus']} idols classified {args.plus} minus that of {counts['minus']} "
+               f"classified {args.minus} (of {args.n})")
+    else:
+        plus, minus = parse_ints(args.plus, "--plus"), parse_ints(args.minus, "--minus")
+        for side, values in (("--plus", plus), ("--minus", minus)):
+            if len(set(values)) < MIN_EXEMPLARS:
+                raise MiniganError(f"{side} needs at least {MIN_EXEMPLARS} different idols (got {len(set(values))}): "
+                                   "one idol carries everything else it has along with the attribute; the "
+                                   "mean of three or more keeps mostly what they share (the DCGAN paper's finding)")
+        if set(plus) & set(minus):
+            raise MiniganError(f"idols {sorted(set(plus) & set(minus))} are on both sides")
+        vector = vector_from_exemplars(idol_noise(G.nz, plus, args.seed, kind), idol_noise(G.nz, minus, args.seed, kind))
+        name = args.name or "vector"
+        info = {**base, "name": name, "method": "exemplars", "plus_indices": plus, "minus_indices": minus}
+        how = f"mean noise of idols {plus} minus that of {minus} (grid of seed {args.seed})"
+    out = Path(args.out or f"{name}.npz")
+    if out.suffix != ".npz":
+        raise MiniganError(f"--out {out}: an attribute vector is saved as an .npz file")
+    save_vector(out, vector, {**info, "norm": float(np.linalg.norm(vector))})
+    print(f"wrote {out}: {how}; |vector| = {np.linalg.norm(vector):.2f}")
+    return 0
+
+
+def edit_main(argv=None) -> int:
+    """``python -m minigan edit``."""
+    from .viz import save_gif  # noqa: PLC0415
+
+    parser = argparse.ArgumentParser(
+        prog="python -m minigan edit",
+        description="Add an attribute vector to idols, and subtract it: one column per idol, one row "
+                    "per strength (the blog's figure: subtracted on top, the original idols in the "
+                    "middle, added below). --sweep shows a wider range of strengths and writes a GIF.")
+    _common(parser)
+    parser.add_argument("--vector", required=True, help="an attribute vector .npz from `minigan vector`")
+    parser.add_argument("--strengths", default="-1.5,0,1.5", help="strengths, one row each (default -1.5,0,1.5)")
+    parser.add_argument("--sweep", action="store_true",
+                        help="strengths -3 to 3 in steps of 0.5 (overrides --strengths) and a GIF of the sweep")
+    parser.add_argument("--idols", default=None, help="idol numbers on the grid of --seed (default 0 to 7)")
+    parser.add_argument("--seeds", default=None, help="one idol per seed instead")
+    parser.add_argument("--seed", type=int, default=0, help="the grid that --idols numbers (default 0)")
+    parser.add_argument("--out", default=None, help="output PNG (default edit_NAME.png)")
+    parser.add_argument("--scale", type=int, default=2, help="enlarge pixels (default 2)")
+    args = parser.parse_args(argv)
+    G, _, kind = _load(args)
+    vec = load_vector(args.vector)
+    if vec.vector.shape != (G.nz,):
+        raise MiniganError(f"{args.vector} is a {vec.vector.shape[0]}-d vector but this generator takes {G.nz}-d noise")
+    strengths = list(np.arange(-3, 3.01, 0.5)) if args.sweep else parse_floats(args.strengths, "--strengths")
+    strengths = sorted(strengths)
+    z, labels = _named_idols(args, G.nz, kind, range(8))
+    images = edit_images(G, z, vec.vector, strengths)  # (K, N, S, S, 3)
+    out = Path(args.out or f"edit_{vec.name}.png")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    row_labels = ["original" if s == 0 else f"{'+' if s > 0 else '-'}{abs(s):g} {vec.name}" for s in strengths]
+    labelled_grid(images, row_labels, labels, scale=args.scale).save(out)
+    message = f"wrote {len(z)} idols at strengths {', '.join(f'{s:g}' for s in strengths)} of {vec.name} to {out}"
+    if args.sweep:
+        gif = out.with_suffix(".gif")
+        frames = [labelled_grid(images[k:k + 1], [row_labels[k]], labels, scale=args.scale,
+                                label_width=90) for k in range(len(strengths))]
+        save_gif(frames + frames[-2:0:-1], gif, duration_ms=250, last_frame_ms=250)
+        message += f" and the sweep to {gif}"
+    print(message)
+    return 0
