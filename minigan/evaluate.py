@@ -203,7 +203,8 @@ def _as_model_input(images, xp):
     return xp.asarray(images, dtype=xp.float32)
 
 
-def classify(clf: AttributeClassifier, images, batch_size: int = 256, progress: str | None = None) -> ClassifierOutput:
+def classify(clf: AttributeClassifier, images, batch_size: int = 256,
+             progress: str | None = None) -> ClassifierOutput:
     """Run the classifier (in evaluation mode) over ``images`` in batches.
 
     ``images``: uint8 ``(N, S, S, 3)`` (stored images) or float ``(N, 3, S, S)`` in [-1, 1]
@@ -565,7 +566,8 @@ def memorisation(sample_images, sample_features, real_images, real_features, qua
         d_samples, i_samples = nearest_neighbours(samples, reals)
         d_real, _ = nearest_neighbours(reals[xp.asarray(calib)], reals, exclude=calib)
         threshold = float(np.quantile(d_real, quantile))
-        result[space] = {"threshold": round(threshold, 5), "share_below": round(float((d_samples < threshold).mean()), 4),
+        result[space] = {"threshold": round(threshold, 5),
+                         "share_below": round(float((d_samples < threshold).mean()), 4),
                          "median": round(float(np.median(d_samples)), 5),
                          "real_median": round(float(np.median(d_real)), 5), "expected_share": quantile}
         result[f"{space}_distances"], result[f"{space}_indices"] = d_samples, i_samples
@@ -591,7 +593,8 @@ def edit_success(G, clf: AttributeClassifier, vector, attribute: str, target: in
     if attribute not in clf.heads:
         raise MiniganError(f"the classifier has no {attribute!r} head (it knows {', '.join(clf.heads)})")
     z = noise(np.random.default_rng(seed), n, G.nz, noise_kind)  # (n, nz)
-    original = generate_and_classify(G, clf, z, progress="classifying the originals" if progress else None)[0].predictions
+    original = generate_and_classify(G, clf, z,
+                                     progress="classifying the originals" if progress else None)[0].predictions
     others = [a for a in clf.heads if a != attribute]
     rows = []
     for s, z_edit in zip(strengths, edit_noise(z, vector, strengths)):
@@ -689,7 +692,8 @@ def classifier_main(argv=None) -> int:
                                                                "to 0 along a cosine (default 2e-3)")
     train.add_argument("--width", type=int, default=8, help="channels of the first convolution (default 8)")
     train.add_argument("--features", type=int, default=128, help="size of the feature vector (default 128)")
-    train.add_argument("--holdout", type=float, default=0.15, help="share held out to measure accuracy (default 0.15)")
+    train.add_argument("--holdout", type=float, default=0.15,
+                       help="share held out to measure accuracy (default 0.15)")
     train.add_argument("--split", choices=("image", "character"), default="image",
                        help="hold out random images (default) or every image of random characters "
                             "(harder: those idols are never seen)")
@@ -697,7 +701,8 @@ def classifier_main(argv=None) -> int:
     train.add_argument("--seed", type=int, default=0, help="seed of the split, weights and batches (default 0)")
     train.add_argument("--device", default="cpu", help="cpu or gpu (default cpu)")
     info = sub.add_parser("info", help="print a saved classifier's settings and held-out accuracy")
-    info.add_argument("--classifier", default=DEFAULT_CLASSIFIER, help=f"the classifier (default {DEFAULT_CLASSIFIER})")
+    info.add_argument("--classifier", default=DEFAULT_CLASSIFIER,
+                      help=f"the classifier (default {DEFAULT_CLASSIFIER})")
     args = parser.parse_args(argv)
 
     if args.action == "info":
@@ -744,7 +749,8 @@ def parse_target(text: str, vocab: dict) -> tuple[str, int]:
         return matches[0], vocab[matches[0]].index(text)
     if not matches:
         raise MiniganError(f"no attribute has a class {text!r}; write ATTRIBUTE=CLASS, e.g. hair_color=blond")
-    raise MiniganError(f"{text!r} is a class of {' and '.join(matches)}: write ATTRIBUTE=CLASS, e.g. {matches[0]}={text}")
+    raise MiniganError(f"{text!r} is a class of {' and '.join(matches)}: write ATTRIBUTE=CLASS, "
+                       f"e.g. {matches[0]}={text}")
 
 
 def _vector_target(vector_meta: dict, target_text: str | None, vocab: dict) -> tuple[str, int]:
@@ -784,7 +790,8 @@ def evaluate_main(argv=None) -> int:
                     "with --vector, edit (the share of edited idols classified with the attribute and "
                     "the share that keep the others). Pictures go to --out.")
     parser.add_argument("--checkpoint", required=True, help="a checkpoint .npz or a run folder")
-    parser.add_argument("--classifier", default=DEFAULT_CLASSIFIER, help=f"the attribute classifier (default {DEFAULT_CLASSIFIER})")
+    parser.add_argument("--classifier", default=DEFAULT_CLASSIFIER,
+                        help=f"the attribute classifier (default {DEFAULT_CLASSIFIER})")
     parser.add_argument("--n", type=int, default=1000, help="idols to generate (default 1000)")
     parser.add_argument("--seed", type=int, default=0, help="seed of their noise (default 0)")
     parser.add_argument("--data", default=None, help="the real images (default: the checkpoint's training data)")
@@ -794,10 +801,12 @@ def evaluate_main(argv=None) -> int:
     parser.add_argument("--strengths", default="0,0.5,1,1.5,2,2.5,3",
                         help="strengths for the edit success (default 0,0.5,1,1.5,2,2.5,3; 0 is the base rate)")
     parser.add_argument("--edit-n", type=int, default=500, help="idols edited for the edit success (default 500)")
-    parser.add_argument("--out", default=None, help="folder for the pictures and figures.json (default: RUN/evaluation for a run folder, "
+    parser.add_argument("--out", default=None,
+                        help="folder for the pictures and figures.json (default: RUN/evaluation for a run folder, "
                              "RUN/evaluation_epoch_NNN for one of its checkpoints)")
     parser.add_argument("--device", default="cpu", help="cpu or gpu (default cpu)")
-    parser.add_argument("--noise", choices=NOISE_KINDS, default=None, help="noise distribution (default: the model's)")
+    parser.add_argument("--noise", choices=NOISE_KINDS, default=None,
+                        help="noise distribution (default: the model's)")
     args = parser.parse_args(argv)
     if args.n < 2 or args.edit_n < 1:
         parser.error("--n must be at least 2 and --edit-n at least 1")
@@ -830,8 +839,8 @@ def evaluate_main(argv=None) -> int:
                "attributes": hist, "memorisation": {"pixel": memo["pixel"], "feature": memo["feature"]}}
 
     save_grid(fake_images[:64], out / "samples.png", nrow=8, scale=2)
-    shares = {"real": {a: np.bincount(real_out.predictions[a], minlength=k) / len(real) for a, k in classes.items()},
-              "generated": {a: np.bincount(fake_out.predictions[a], minlength=k) / args.n for a, k in classes.items()}}
+    shares = {name: {a: np.bincount(o.predictions[a], minlength=k) / len(o.features) for a, k in classes.items()}
+              for name, o in (("real", real_out), ("generated", fake_out))}  # {series: {attribute: (K,)}}
     attribute_chart(shares, vocab, out / "attributes.png",
                     title=f"classified attributes: {len(real)} real vs {args.n} generated idols")
     nearest_pairs_picture(fake_images, real.images, memo["pixel_distances"], memo["pixel_indices"],
@@ -843,7 +852,8 @@ def evaluate_main(argv=None) -> int:
     if args.vector:
         vec = load_vector(args.vector)
         if vec.vector.shape != (G.nz,):
-            raise MiniganError(f"{args.vector} is a {vec.vector.shape[0]}-d vector but the generator takes {G.nz}-d noise")
+            raise MiniganError(f"{args.vector} is a {vec.vector.shape[0]}-d vector but the generator takes "
+                               f"{G.nz}-d noise")
         attribute, target = _vector_target(vec.meta, args.target, vocab)
         strengths = parse_floats(args.strengths, "--strengths")
         rows = edit_success(G, clf, vec.vector, attribute, target, strengths, n=args.edit_n, seed=args.seed + 1,
@@ -853,7 +863,8 @@ def evaluate_main(argv=None) -> int:
                            "n": args.edit_n, "rows": rows,
                            "first_strength_reaching_80": reaching[0]["strength"] if reaching else None}
         xs = [r["strength"] for r in rows]
-        line_plot([(f"share classified {vocab[attribute][target]}", {"edited": (xs, [r["share_target"] for r in rows])}),
+        line_plot([(f"share classified {vocab[attribute][target]}",
+                    {"edited": (xs, [r["share_target"] for r in rows])}),
                    ("share keeping its other attributes",
                     {**{a: (xs, [r["keep"][a] for r in rows]) for a in rows[0]["keep"]},
                      "all": (xs, [r["keep_all"] for r in rows])})],

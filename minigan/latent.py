@@ -290,10 +290,11 @@ def labelled_grid(rows, row_labels=None, column_labels=None, scale: int = 2, pad
     font = _font(12)
     probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     if label_width is None:
-        label_width = int(max((probe.textlength(str(s), font=font) for s in row_labels), default=0) + 10) if row_labels else 0
+        widths = [probe.textlength(str(s), font=font) for s in row_labels or []]
+        label_width = int(max(widths) + 10) if widths else 0
     top = 18 if column_labels else 0
-    picture = Image.new("RGB", (label_width + n_cols * (w + padding) + padding, top + n_rows * (h + padding) + padding),
-                        (24, 24, 28))
+    size = (label_width + n_cols * (w + padding) + padding, top + n_rows * (h + padding) + padding)
+    picture = Image.new("RGB", size, (24, 24, 28))
     draw = ImageDraw.Draw(picture)
     for c, text in enumerate(column_labels or []):
         text = str(text)
@@ -336,7 +337,8 @@ def parse_floats(text: str, what: str) -> list[float]:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", required=True, help="a checkpoint .npz or a run folder (its checkpoints/last.npz)")
+    parser.add_argument("--checkpoint", required=True,
+                        help="a checkpoint .npz or a run folder (its checkpoints/last.npz)")
     parser.add_argument("--device", default="cpu", help="cpu or gpu (default cpu)")
     parser.add_argument("--noise", choices=NOISE_KINDS, default=None,
                         help="noise distribution (default: the one the model was trained with)")
@@ -388,7 +390,8 @@ def interpolate_main(argv=None) -> int:
                         help="straight line, as in the blog (default for uniform noise)")
     parser.add_argument("--out", default="interpolation.png", help="output PNG (default interpolation.png); "
                                                                    "the GIF is written next to it")
-    parser.add_argument("--gif-frames", type=int, default=24, help="frames from A to B in the GIF (default 24; 0: no GIF)")
+    parser.add_argument("--gif-frames", type=int, default=24,
+                        help="frames from A to B in the GIF (default 24; 0: no GIF)")
     parser.add_argument("--scale", type=int, default=2, help="enlarge pixels (default 2)")
     args = parser.parse_args(argv)
     if args.steps < 2:
@@ -433,17 +436,24 @@ def vector_main(argv=None) -> int:
     parser.add_argument("--name", default=None, help="its name (default: the --plus class, or 'vector')")
     parser.add_argument("--out", default=None, help="output .npz (default NAME.npz)")
     parser.add_argument("--seed", type=int, default=0,
-                        help="exemplars: the numbered grid they come from; labels: the seed of the sampled noise (default 0)")
+                        help="exemplars: the numbered grid they come from; labels: the seed of the "
+                             "sampled noise (default 0)")
     parser.add_argument("--plus", required=True,
-                        help="exemplars: idol numbers with the attribute (e.g. 3,17,22); with --from-labels: a class (e.g. blond)")
+                        help="exemplars: idol numbers with the attribute (e.g. 3,17,22); "
+                             "with --from-labels: a class (e.g. blond)")
     parser.add_argument("--minus", required=True,
-                        help="exemplars: idol numbers without it (e.g. 5,9,41); with --from-labels: a class (e.g. black) or 'rest'")
-    parser.add_argument("--from-labels", action="store_true", help="classify sampled idols instead of using exemplars")
-    parser.add_argument("--attribute", default="hair_color", help="with --from-labels: which label (default hair_color)")
+                        help="exemplars: idol numbers without it (e.g. 5,9,41); "
+                             "with --from-labels: a class (e.g. black) or 'rest'")
+    parser.add_argument("--from-labels", action="store_true",
+                        help="classify sampled idols instead of using exemplars")
+    parser.add_argument("--attribute", default="hair_color",
+                        help="with --from-labels: which label (default hair_color)")
     parser.add_argument("--n", type=int, default=2000, help="with --from-labels: idols to sample (default 2000)")
     parser.add_argument("--min-confidence", type=float, default=0.0,
-                        help="with --from-labels: only count idols classified with at least this probability (default 0)")
-    parser.add_argument("--classifier", default=None, help="with --from-labels: the attribute classifier (default runs/classifier.npz)")
+                        help="with --from-labels: only count idols classified with at least this "
+                             "probability (default 0)")
+    parser.add_argument("--classifier", default=None,
+                        help="with --from-labels: the attribute classifier (default runs/classifier.npz)")
     args = parser.parse_args(argv)
     G, meta, kind = _load(args)
     base = {"checkpoint": str(args.checkpoint), "seed": args.seed, "noise": kind, "nz": G.nz,
@@ -472,7 +482,8 @@ def vector_main(argv=None) -> int:
                                    "mean of three or more keeps mostly what they share (the DCGAN paper's finding)")
         if set(plus) & set(minus):
             raise MiniganError(f"idols {sorted(set(plus) & set(minus))} are on both sides")
-        vector = vector_from_exemplars(idol_noise(G.nz, plus, args.seed, kind), idol_noise(G.nz, minus, args.seed, kind))
+        vector = vector_from_exemplars(idol_noise(G.nz, plus, args.seed, kind),
+                                       idol_noise(G.nz, minus, args.seed, kind))
         name = args.name or "vector"
         info = {**base, "name": name, "method": "exemplars", "plus_indices": plus, "minus_indices": minus}
         how = f"mean noise of idols {plus} minus that of {minus} (grid of seed {args.seed})"
@@ -507,7 +518,8 @@ def edit_main(argv=None) -> int:
     G, _, kind = _load(args)
     vec = load_vector(args.vector)
     if vec.vector.shape != (G.nz,):
-        raise MiniganError(f"{args.vector} is a {vec.vector.shape[0]}-d vector but this generator takes {G.nz}-d noise")
+        raise MiniganError(f"{args.vector} is a {vec.vector.shape[0]}-d vector but this generator takes "
+                           f"{G.nz}-d noise")
     strengths = list(np.arange(-3, 3.01, 0.5)) if args.sweep else parse_floats(args.strengths, "--strengths")
     strengths = sorted(strengths)
     z, labels = _named_idols(args, G.nz, kind, range(8))
