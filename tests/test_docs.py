@@ -79,10 +79,26 @@ def docs_cache(tmp_path_factory):
 
 @pytest.fixture
 def docs_env(tmp_path, monkeypatch, docs_cache):
+    """A temporary working directory and cache; numba's parallel kernels on one thread.
+
+    The snippets call kernels thousands of times on tiny arrays (gradient checks, toy games).
+    A parallel kernel wakes its worker threads on every call, and on a busy machine a wake-up
+    can cost milliseconds, which turned a 0.1 s snippet into 30 s; one thread avoids that and
+    still runs the same compiled kernels.
+    """
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MINIGAN_CACHE", str(docs_cache))
-    monkeypatch.delenv("MINIGAN_KERNELS", raising=False)
-    return tmp_path
+    try:
+        import numba
+    except ImportError:
+        yield tmp_path
+        return
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        yield tmp_path
+    finally:
+        numba.set_num_threads(threads)
 
 
 def test_chapters_are_numbered_in_order_and_indexed():
