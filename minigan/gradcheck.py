@@ -21,7 +21,7 @@ How the error is measured: for analytic ``a`` and numerical ``n``,
 so entries that are tiny compared with the rest are judged by the layer's scale instead of by
 their own (a relative error of 1e-2 on a gradient entry of 1e-12 is rounding, not a bug).
 
-Run ``python -m minigan.gradcheck`` for a table of every layer's worst error.
+Run ``python -m minigan gradcheck`` for a table of every layer's worst error.
 """
 
 from __future__ import annotations

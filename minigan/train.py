@@ -186,6 +186,8 @@ class Trainer:
         self.run_dir = config.run_dir if resume is None else self._resume_dir(resume)
         self._prepare_run_dir(fresh=resume is None)
         self.dataset = dataset if dataset is not None else self._load_data()
+        if self.resume_state is not None:
+            self._check_same_data(self.resume_state[1])
         self._build()
         if self.resume_state is not None:
             self._restore(*self.resume_state)
@@ -211,6 +213,14 @@ class Trainer:
             probe.unlink()
         except OSError as exc:
             raise MiniganError(f"cannot write the run folder {d}: {exc.strerror or exc}") from exc
+
+    def _check_same_data(self, meta: dict) -> None:
+        """A resumed run must see the data it started on (same source, same number of images)."""
+        saved = meta.get("dataset", {})
+        now = {"source": self.dataset.source, "images": len(self.dataset)}
+        if saved and saved != now:
+            raise CheckpointError(f"this run was trained on {saved['source']} ({saved['images']} images), but the data "
+                                  f"now is {now['source']} ({now['images']} images); resume with the same data")
 
     def _load_data(self):
         from .data import load_dataset  # noqa: PLC0415

@@ -33,4 +33,4 @@ def test_gpu_without_cupy_says_how_to_install():
     with pytest.raises(DeviceError, match=r'pip install -e "\.\[cuda12\]"') as info:
         backend.to_device(np.zeros(2), "gpu")
     assert isinstance(info.value, MiniganError)
-    assert "--device gpu needs a working CuPy" in str(info.value)
+    assert "the GPU (--device gpu) needs a working CuPy" in str(info.value)

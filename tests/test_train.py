@@ -209,3 +209,9 @@ def test_device_gpu_without_cupy_is_a_clear_error_before_any_work(tmp_path, tiny
     with pytest.raises(MiniganError, match="needs a working CuPy.*pip install"):
         Trainer(tiny_config(tmp_path, device="gpu"), dataset=tiny_idols)
     assert not (tmp_path / "run").exists()
+
+
+def test_resume_with_other_data_is_refused(tmp_path, tiny_idols):
+    Trainer(tiny_config(tmp_path, epochs=1), dataset=tiny_idols).run()
+    with pytest.raises(CheckpointError, match=r"trained on tiny idols \(32 images\), but the data now is tiny idols \(16 images\)"):
+        Trainer(resume=tmp_path / "run", overrides={"epochs": 2}, dataset=tiny_idols.subset(range(16)))
