@@ -276,7 +276,7 @@ def _require_labels(dataset, attributes):
                            "classifier is trained on the built-in idol set (--data idols)")
 
 
-def train_classifier(dataset, attributes=CLASSIFIER_ATTRIBUTES, epochs: int = 5, batch_size: int = 64,
+def train_classifier(dataset, attributes=CLASSIFIER_ATTRIBUTES, epochs: int = 8, batch_size: int = 64,
                      lr: float = 2e-3, width: int = 8, feature_dim: int = 128, holdout: float = 0.15,
                      split: str = "image", seed: int = 0, augment: bool = True, device: str = "cpu",
                      progress: bool = True):
@@ -686,7 +686,7 @@ def classifier_main(argv=None) -> int:
                                        "split, print the held-out accuracy per attribute, and save it.")
     train.add_argument("--out", default=DEFAULT_CLASSIFIER, help=f"where to save it (default {DEFAULT_CLASSIFIER})")
     train.add_argument("--data", default="idols", help="labelled data: 'idols' (default) or 'idols:SEED'")
-    train.add_argument("--epochs", type=int, default=5, help="passes over the training images (default 5)")
+    train.add_argument("--epochs", type=int, default=8, help="passes over the training images (default 8)")
     train.add_argument("--batch-size", type=int, default=64, help="images per step (default 64)")
     train.add_argument("--lr", type=float, default=2e-3, help="Adam's learning rate at the start; it decays "
                                                                "to 0 along a cosine (default 2e-3)")
