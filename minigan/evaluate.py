@@ -774,7 +774,7 @@ def evaluate_main(argv=None) -> int:
     """``python -m minigan evaluate``."""
     from .checkpoint import load_generator  # noqa: PLC0415
     from .data import load_dataset  # noqa: PLC0415
-    from .latent import load_vector, parse_floats  # noqa: PLC0415
+    from .latent import attach_number_lists, load_vector, parse_floats  # noqa: PLC0415
     from .sampling import NOISE_KINDS, noise  # noqa: PLC0415
     from .viz import line_plot, save_grid  # noqa: PLC0415
 
@@ -807,7 +807,7 @@ def evaluate_main(argv=None) -> int:
     parser.add_argument("--device", default="cpu", help="cpu or gpu (default cpu)")
     parser.add_argument("--noise", choices=NOISE_KINDS, default=None,
                         help="noise distribution (default: the model's)")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(attach_number_lists(argv))
     if args.n < 2 or args.edit_n < 1:
         parser.error("--n must be at least 2 and --edit-n at least 1")
     device = normalize_device(args.device)

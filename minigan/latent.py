@@ -37,6 +37,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -336,6 +338,24 @@ def parse_floats(text: str, what: str) -> list[float]:
     return values
 
 
+def attach_number_lists(argv, options=("--strengths",)) -> list[str]:
+    """Let ``--strengths -1.5,0,1.5`` through argparse, which takes a value that starts with a
+    dash for an option: a number list after one of ``options`` is joined to it with ``=``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    out, i = [], 0
+    while i < len(argv):
+        if argv[i] in options and i + 1 < len(argv) and _NUMBER_LIST.fullmatch(argv[i + 1]):
+            out.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
+
+
+_NUMBER_LIST = re.compile(r"\s*-?[\d.]+(e-?\d+)?(\s*,\s*-?[\d.]+(e-?\d+)?)*\s*")
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True,
                         help="a checkpoint .npz or a run folder (its checkpoints/last.npz)")
@@ -514,7 +534,7 @@ def edit_main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="the grid that --idols numbers (default 0)")
     parser.add_argument("--out", default=None, help="output PNG (default edit_NAME.png)")
     parser.add_argument("--scale", type=int, default=2, help="enlarge pixels (default 2)")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(attach_number_lists(argv))
     G, _, kind = _load(args)
     vec = load_vector(args.vector)
     if vec.vector.shape != (G.nz,):
