@@ -64,6 +64,7 @@ __all__ = [
     "labelled_grid",
     "parse_ints",
     "parse_floats",
+    "attach_number_lists",
     "interpolate_main",
     "vector_main",
     "edit_main",
