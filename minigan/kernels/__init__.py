@@ -96,12 +96,12 @@ def col2im(cols, x_shape, kh, kw, stride, padding):
     return _pick("col2im", cols)(cols, x_shape, kh, kw, stride, padding)
 
 
-def nchw_to_cnhw(x):
-    return _pick("nchw_to_cnhw", x)(x)
+def im2col_nhwc(x, kh, kw, stride, padding, out=None):
+    return _pick("im2col_nhwc", x)(x, kh, kw, stride, padding, out=out)
 
 
-def cnhw_to_nchw(y, n, h, w):
-    return _pick("cnhw_to_nchw", y)(y, n, h, w)
+def col2im_nhwc(cols, x_shape, kh, kw, stride, padding):
+    return _pick("col2im_nhwc", cols)(cols, x_shape, kh, kw, stride, padding)
 
 
 def batch_norm_forward_train(x, gamma, beta, eps):
@@ -118,6 +118,18 @@ def leaky_relu_forward(x, negative_slope):
 
 def leaky_relu_backward(dy, x, negative_slope):
     return _pick("leaky_relu_backward", dy)(dy, x, negative_slope)
+
+
+def relu_forward(x):
+    return _pick("relu_forward", x)(x)
+
+
+def relu_backward(dy, mask):
+    return _pick("relu_backward", dy)(dy, mask)
+
+
+def adam_update(p, g, m, v, step_size, beta1, beta2, sqrt_bias2, eps):
+    return _pick("adam_update", p)(p, g, m, v, step_size, beta1, beta2, sqrt_bias2, eps)
 
 
 for _name in KERNEL_NAMES:  # the reference docstring documents each dispatcher

@@ -29,6 +29,18 @@ one matrix product, ``W.reshape(F, C*KH*KW) @ cols``. ``col2im`` is the adjoint 
 ``im2col``: it adds every column back onto the patch it came from, summing where patches
 overlap. The gradient of ``im2col`` is ``col2im`` and vice versa, which is why a convolution's
 backward pass and a transposed convolution's forward pass are the same computation.
+
+The channels-last column matrix (what the layers use)
+-----------------------------------------------------
+The layout above is the textbook one (and the figure in the docs). The layers use its
+transpose for channels-last images ``x (N, H, W, C)``: one ROW per output pixel,
+
+    cols[(n, oh, ow), (i, j, c)] = x_padded[n, oh*stride + i, ow*stride + j, c]
+
+of shape ``(N*OH*OW, KH*KW*C)`` (:func:`im2col_nhwc`, :func:`col2im_nhwc`). Same numbers, other
+order; it is faster because each kernel tap copies ``C`` neighbouring values at once, and a
+GEMM ``cols @ W.T`` then yields the output already channels-last, ``(N*OH*OW, F)``, so that
+no layer ever transposes an image (see :mod:`minigan.nn.conv`).
 """
 
 from __future__ import annotations
@@ -39,12 +51,15 @@ __all__ = [
     "conv_output_size",
     "im2col",
     "col2im",
-    "nchw_to_cnhw",
-    "cnhw_to_nchw",
+    "im2col_nhwc",
+    "col2im_nhwc",
     "batch_norm_forward_train",
     "batch_norm_backward_train",
     "leaky_relu_forward",
     "leaky_relu_backward",
+    "relu_forward",
+    "relu_backward",
+    "adam_update",
 ]
 
 
@@ -110,18 +125,64 @@ def col2im(cols, x_shape, kh: int, kw: int, stride: int, padding: int):
     return xp.ascontiguousarray(x)
 
 
-def nchw_to_cnhw(x):
-    """``(N, C, H, W) -> (C, N*H*W)``: channels first, so a channel's pixels form one row."""
+def im2col_nhwc(x, kh: int, kw: int, stride: int, padding: int, out=None):
+    """Gather every ``KH x KW x C`` patch of channels-last images into a row.
+
+    Args:
+        x: images, shape ``(N, H, W, C)`` (channels last).
+        out: optional C-contiguous ``(N*OH*OW, KH*KW*C)`` array of ``x``'s dtype to write into.
+    Returns:
+        ``cols``, shape ``(N*OH*OW, KH*KW*C)``:
+        ``cols[(n, oh, ow), (i, j, c)] = x_padded[n, oh*stride + i, ow*stride + j, c]``.
+    """
     xp = get_array_module(x)
-    n, c, h, w = x.shape
-    return xp.ascontiguousarray(x.transpose(1, 0, 2, 3)).reshape(c, n * h * w)
+    n, h, w, c = x.shape
+    oh = conv_output_size(h, kh, stride, padding)
+    ow = conv_output_size(w, kw, stride, padding)
+    if padding:
+        x = xp.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
+    shape = (n * oh * ow, kh * kw * c)
+    if out is None:
+        out = xp.empty(shape, dtype=x.dtype)
+    elif out.shape != shape or out.dtype != x.dtype:
+        raise ValueError(f"im2col_nhwc: out has shape {out.shape} and dtype {out.dtype}, expected {shape} and {x.dtype}")
+    cols = out.reshape(n, oh, ow, kh, kw, c)  # a view: writing it fills out
+    for i in range(kh):  # kernel row offset
+        i_stop = i + stride * (oh - 1) + 1
+        for j in range(kw):  # kernel column offset
+            j_stop = j + stride * (ow - 1) + 1
+            cols[:, :, :, i, j, :] = x[:, i:i_stop:stride, j:j_stop:stride, :]  # (N, OH, OW, C)
+    return out
 
 
-def cnhw_to_nchw(y, n: int, h: int, w: int):
-    """``(C, N*H*W) -> (N, C, H, W)``, the inverse of :func:`nchw_to_cnhw`."""
-    xp = get_array_module(y)
-    c = y.shape[0]
-    return xp.ascontiguousarray(y.reshape(c, n, h, w).transpose(1, 0, 2, 3))
+def col2im_nhwc(cols, x_shape, kh: int, kw: int, stride: int, padding: int):
+    """The adjoint of :func:`im2col_nhwc`: add every row's entries back onto the pixels they
+    came from.
+
+    The taps are added in the order ``(i, j)`` descending. That is the order in which a loop
+    over the patches, ``(oh, ow)`` ascending, meets them at any one pixel: the order of the fast
+    kernel, so that both give the same bits (float addition is not associative).
+
+    Args:
+        cols: shape ``(N*OH*OW, KH*KW*C)``.
+        x_shape: ``(N, H, W, C)``, the shape of the channels-last images.
+    Returns:
+        ``x``, shape ``(N, H, W, C)``.
+    """
+    xp = get_array_module(cols)
+    n, h, w, c = x_shape
+    oh = conv_output_size(h, kh, stride, padding)
+    ow = conv_output_size(w, kw, stride, padding)
+    cols = cols.reshape(n, oh, ow, kh, kw, c)
+    x = xp.zeros((n, h + 2 * padding, w + 2 * padding, c), dtype=cols.dtype)
+    for i in reversed(range(kh)):
+        i_stop = i + stride * (oh - 1) + 1
+        for j in reversed(range(kw)):
+            j_stop = j + stride * (ow - 1) + 1
+            x[:, i:i_stop:stride, j:j_stop:stride, :] += cols[:, :, :, i, j, :]
+    if padding:
+        x = x[:, padding : padding + h, padding : padding + w, :]
+    return xp.ascontiguousarray(x)
 
 
 def batch_norm_forward_train(x, gamma, beta, eps: float):
@@ -178,3 +239,44 @@ def leaky_relu_backward(dy, x, negative_slope: float):
     """``dx = dy`` where ``x > 0``, else ``negative_slope * dy``."""
     xp = get_array_module(dy)
     return xp.where(x > 0, dy, dy * negative_slope)
+
+
+def relu_forward(x):
+    """``y = x`` where ``x > 0``, else ``0``. Returns ``y`` and the boolean ``mask = x > 0``.
+
+    The mask (one byte per value) is all that the backward pass needs.
+    """
+    xp = get_array_module(x)
+    mask = x > 0
+    return xp.where(mask, x, 0).astype(x.dtype, copy=False), mask
+
+
+def relu_backward(dy, mask):
+    """``dx = dy`` where ``mask`` (``x > 0``), else ``0``."""
+    xp = get_array_module(dy)
+    return xp.where(mask, dy, 0).astype(dy.dtype, copy=False)
+
+
+def adam_update(p, g, m, v, step_size: float, beta1: float, beta2: float, sqrt_bias2: float,
+                eps: float) -> None:
+    """One Adam update of parameter ``p`` with gradient ``g``, IN PLACE on ``p``, ``m``, ``v``.
+
+    PyTorch's rule, term for term (the bias corrections folded into ``step_size`` and
+    ``sqrt_bias2`` by the caller: ``step_size = lr / (1 - beta1**t)``,
+    ``sqrt_bias2 = sqrt(1 - beta2**t)``)::
+
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g**2
+        p = p - step_size * m / (sqrt(v) / sqrt_bias2 + eps)
+
+    All four arrays have one shape and dtype; every operation is done in that dtype.
+    """
+    xp = get_array_module(p)
+    m *= beta1
+    m += (1 - beta1) * g
+    v *= beta2
+    v += (1 - beta2) * (g * g)
+    denom = xp.sqrt(v)
+    denom /= sqrt_bias2
+    denom += eps
+    p -= step_size * (m / denom)
