@@ -8,6 +8,7 @@ nothing else is silently shared or replaced. The update rules are PyTorch's, ter
 
 from __future__ import annotations
 
+from . import kernels
 from .backend import device_of, get_array_module, to_device, to_numpy
 
 __all__ = ["Optimizer", "Adam", "SGD"]
@@ -98,19 +99,12 @@ class Adam(Optimizer):
         step_size = self.lr / (1 - beta1**t)
         sqrt_bias2 = (1 - beta2**t) ** 0.5
         for name, p, g in self.parameters():
-            xp = get_array_module(p)
             if self.weight_decay:
                 g = g + self.weight_decay * p
             m = self._slot(name, "m", p)
             v = self._slot(name, "v", p)
-            m *= beta1
-            m += (1 - beta1) * g
-            v *= beta2
-            v += (1 - beta2) * (g * g)
-            denom = xp.sqrt(v)
-            denom /= sqrt_bias2
-            denom += self.eps
-            p -= step_size * (m / denom)
+            # m, v and p updated in place, the rule above term for term (one numba kernel on a CPU)
+            kernels.adam_update(p, g, m, v, step_size, beta1, beta2, sqrt_bias2, self.eps)
 
 
 class SGD(Optimizer):

@@ -14,14 +14,14 @@ __all__ = ["ReLU", "LeakyReLU", "Tanh", "Sigmoid", "sigmoid"]
 
 
 class ReLU(Layer):
-    """``y = max(x, 0)``;  ``dx = dy * [x > 0]``."""
+    """``y = max(x, 0)``;  ``dx = dy * [x > 0]`` (keeps the boolean mask, one byte a value)."""
 
     def forward(self, x):
-        self._mask = x > 0
-        return x * self._mask
+        y, self._mask = kernels.relu_forward(x)
+        return y
 
     def backward(self, dy):
-        return dy * self._mask
+        return kernels.relu_backward(dy, self._mask)
 
     def clear_cache(self):
         self._mask = None

@@ -1,31 +1,59 @@
 """Convolution by im2col + GEMM, and transposed convolution by GEMM + col2im.
 
 Notation as in :mod:`minigan.kernels.reference`: input ``(N, C, H, W)``, kernel ``KH x KW``,
-output ``(N, F, OH, OW)``, ``P = N*OH*OW`` output pixels.
+output ``(N, F, OH, OW)``, ``P = N*OH*OW`` output pixels, ``K = KH*KW*C`` values in a patch.
 
 Convolution (cross-correlation, as every deep-learning library computes it)::
 
     y[n, f, oh, ow] = b[f] + sum_{c,i,j} W[f, c, i, j] * x_pad[n, c, oh*s + i, ow*s + j]
 
-With ``cols = im2col(x)`` of shape ``(C*KH*KW, P)`` and ``W2 = W.reshape(F, C*KH*KW)`` this is one
-matrix product, ``Y = W2 @ cols`` of shape ``(F, P)``. Its derivatives are two more products::
+With ``cols = im2col(x)``, one row per output pixel holding the patch under it, of shape
+``(P, K)``, and the weights as a matrix ``Wm (F, K)`` whose columns follow the same patch order,
+this is one matrix product, ``Y = cols @ Wm.T`` of shape ``(P, F)``. Its derivatives are two
+more products::
 
-    dW2   = dY @ cols.T          (F, C*KH*KW)
-    dcols = W2.T @ dY            (C*KH*KW, P)   then   dx = col2im(dcols)
+    dWm   = dY.T @ cols          (F, K)
+    dcols = dY @ Wm              (P, K)   then   dx = col2im(dcols)
 
 A transposed convolution is the adjoint of a convolution: the linear map whose matrix is the
 transpose of the convolution's. Its forward pass is exactly a convolution's ``dx`` computation
-(``col2im(W2.T @ X)``) and its backward pass is exactly a convolution's forward computation
-(``W2 @ im2col(dy)``). So the two layers below share one im2col/col2im pair, and each one's
+(``col2im(X @ Wm)``) and its backward pass is exactly a convolution's forward computation
+(``im2col(dy) @ Wm.T``). So the two layers below share one im2col/col2im pair, and each one's
 backward is the other's forward. A transposed convolution with stride 2 doubles the image size:
 this is how the DCGAN generator grows a 4x4 feature map into a 64x64 image.
+
+Memory layout: channels last
+----------------------------
+The layers take and return arrays of shape ``(N, C, H, W)``, as PyTorch's, but the arrays they
+return are *channels-last in memory* (PyTorch calls this ``channels_last``): the ``C`` values
+of a pixel are neighbours, as in an ``(N, H, W, C)`` array, and ``y`` is that array's
+``.transpose(0, 3, 1, 2)`` view. NumPy code does not notice (shape, indexing and arithmetic are
+the same); what changes is speed:
+
+* ``Y = cols @ Wm.T`` *is* the output, channels-last: ``(P, F) = (N, OH, OW, F)``. No transpose.
+* The next layer's ``im2col`` copies runs of ``C`` neighbouring values per kernel tap instead
+  of gathering single values with a stride, several times faster.
+* Batch norm's per-channel sums run along rows of a ``(P, C)`` matrix, vectorised over channels.
+
+So inside a network no image is ever transposed; an input that is not channels-last (the real
+images, say) is copied once by the first layer. The price is that ``Wm`` is the weight
+``W (F, C, KH, KW)`` reordered to ``(F, KH, KW, C)``, a copy of the (small) weight per call, and
+the weight gradient is reordered back.
+
+DCGAN's first and last layers map between 1x1 and 4x4 images with no padding: there a
+convolution's patch is the whole image (``cols`` is the input itself, reshaped), and a
+transposed convolution's output is one matrix product with nothing to add up. Both skip
+im2col/col2im (``_is_dense_*`` below).
 """
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from .. import kernels
+from ..backend import get_array_module
 from ..kernels import conv_output_size
 from .init import uniform_fan_in
 from .layer import Layer
@@ -48,6 +76,48 @@ def conv_transpose_output_size(size: int, kernel: int, stride: int, padding: int
     return out
 
 
+def matmul(a, b, out=None):
+    """``a @ b`` by the array library's BLAS GEMM (NumPy's OpenBLAS, or cuBLAS under CuPy).
+
+    Every matrix product of the two convolution layers goes through this one function, so that
+    ``benchmarks/profile_step.py`` can time them as a group. ``out`` (C-contiguous, the right
+    shape and dtype) receives the result without a new allocation.
+    """
+    if a.shape[1] == 1:  # an outer product (no sum): BLAS is slow at those, broadcasting is not
+        return get_array_module(a).multiply(a, b, out=out)
+    return get_array_module(a).matmul(a, b, out=out)
+
+
+_scratch = threading.local()  # per thread: {(array module, dtype): flat reusable buffer}
+
+
+def scratch(shape, dtype, xp):
+    """A temporary array of ``shape``, carved out of one buffer that this thread reuses.
+
+    A convolution's column matrices are large (64 MB for DCGAN's widest layer at batch 64) and
+    many of them live only during one call: the columns of a transposed convolution's forward
+    pass, the column gradients of both backward passes. Allocating each afresh makes the
+    operating system map and zero fresh pages on every call; instead each thread keeps one
+    growing buffer per array module and dtype. The contents are garbage on return, and the
+    next ``scratch`` call overwrites them, so a caller uses at most one scratch array at a time
+    and never keeps or returns it.
+    """
+    pool = getattr(_scratch, "pool", None)
+    if pool is None:
+        pool = _scratch.pool = {}
+    key = (xp.__name__, np.dtype(dtype).str)
+    size = int(np.prod(shape))
+    buffer = pool.get(key)
+    if buffer is None or buffer.size < size:
+        buffer = pool[key] = xp.empty(size, dtype=dtype)
+    return buffer[:size].reshape(shape)
+
+
+def release_scratch() -> None:
+    """Free this thread's scratch buffers (they are re-created, at the size needed, on next use)."""
+    _scratch.pool = {}
+
+
 def conv2d(x, W, stride: int = 1, padding: int = 0, b=None):
     """Convolution forward pass without a layer (no cache): ``x (N, C, H, W) -> (N, F, OH, OW)``."""
     y, _ = _conv2d_forward(x, W, b, stride, padding)
@@ -64,41 +134,101 @@ def conv_transpose2d(x, W, stride: int = 1, padding: int = 0, b=None, output_pad
     return y
 
 
-def _conv2d_forward(x, W, b, stride, padding):
-    """Returns ``y (N, F, OH, OW)`` and ``cols (C*KH*KW, P)`` for the backward pass."""
+def _nhwc(x):
+    """``(N, C, H, W) -> (N, H, W, C)`` view: free for a channels-last array, else one copy."""
+    return get_array_module(x).ascontiguousarray(x.transpose(0, 2, 3, 1))
+
+
+def _weight_matrix(W):
+    """The weight as a matrix whose patch axis follows the columns' ``(i, j, c)`` order.
+
+    Conv2d: ``W (F, C, KH, KW) -> (F, KH*KW*C)``; ConvTranspose2d: ``W (C_in, C_out, KH, KW)
+    -> (C_in, KH*KW*C_out)``. Both are ``W.transpose(0, 2, 3, 1)`` reshaped (a small copy).
+    """
+    return W.transpose(0, 2, 3, 1).reshape(W.shape[0], -1)
+
+
+def _weight_from_matrix(Wm, shape):
+    """The inverse of :func:`_weight_matrix`: ``(A, KH*KW*B) -> (A, B, KH, KW)`` (a view)."""
+    a, b, kh, kw = shape
+    return Wm.reshape(a, kh, kw, b).transpose(0, 3, 1, 2)
+
+
+def _is_dense_conv(x_shape, kh, kw, padding):
+    """True when the kernel covers the whole unpadded input (one output pixel per image).
+
+    Then ``im2col(x)`` is just ``x`` as ``(N, H*W*C)``, and the convolution is a plain matrix
+    product with nothing to copy: DCGAN's last discriminator layer (512x4x4 -> 1x1).
+    """
+    return padding == 0 and x_shape[2] == kh and x_shape[3] == kw
+
+
+def _conv2d_forward(x, W, b, stride, padding, cols_buffer=None):
+    """Returns ``y (N, F, OH, OW)`` (channels-last) and what the backward pass needs:
+    ``(cols (P, K), Wm (F, K))``.
+
+    ``cols_buffer``, when it has the right shape and dtype, receives the columns: the layer
+    passes the one its previous call filled, so that the largest array of the pass (64 MB for
+    DCGAN's second layer at batch 64) is not allocated afresh three times a step.
+    """
     n, c, h, w = x.shape
     f, c_w, kh, kw = W.shape
     if c != c_w:
         raise ValueError(f"Conv2d expects {c_w} input channels, got input of shape {x.shape}")
     oh = conv_output_size(h, kh, stride, padding)
     ow = conv_output_size(w, kw, stride, padding)
-    cols = kernels.im2col(x, kh, kw, stride, padding)  # (C*KH*KW, P)
-    y = W.reshape(f, -1) @ cols  # (F, P): the whole convolution in one GEMM
+    x4 = _nhwc(x)  # (N, H, W, C)
+    Wm = _weight_matrix(W)  # (F, K)
+    if _is_dense_conv(x.shape, kh, kw, padding):
+        cols = x4.reshape(n, -1)  # (N, K): each image is its only patch
+    else:
+        if cols_buffer is not None and (cols_buffer.shape != (n * oh * ow, Wm.shape[1])
+                                        or cols_buffer.dtype != x.dtype
+                                        or get_array_module(cols_buffer) is not get_array_module(x)):
+            cols_buffer = None
+        cols = kernels.im2col_nhwc(x4, kh, kw, stride, padding, out=cols_buffer)  # (P, K)
+    y = matmul(cols, Wm.T)  # (P, F) = (N, OH, OW, F): the whole convolution in one GEMM
     if b is not None:
-        y += b[:, None]
-    return kernels.cnhw_to_nchw(y, n, oh, ow), cols  # (N, F, OH, OW)
+        y += b
+    return y.reshape(n, oh, ow, f).transpose(0, 3, 1, 2), (cols, Wm)  # (N, F, OH, OW)
+
+
+def _is_dense_conv_transpose(x_shape, padding, output_padding):
+    """True when every input image is one pixel and nothing is cropped: then each image's
+    output is its ``(C_in,)`` vector times ``Wm (C_in, KH*KW*C_out)``, with no col2im.
+    DCGAN's first generator layer (noise 100x1x1 -> 512x4x4)."""
+    return x_shape[2] == 1 and x_shape[3] == 1 and padding == 0 and output_padding == 0
 
 
 def _conv_transpose2d_forward(x, W, b, stride, padding, output_padding):
-    """Returns ``y (N, C_out, OH, OW)`` and ``x2 = x as (C_in, N*H*W)`` for the backward pass."""
+    """Returns ``y (N, C_out, OH, OW)`` (channels-last) and what the backward pass needs:
+    ``(x2 (N*H*W, C_in), Wm (C_in, KH*KW*C_out))``."""
     n, c_in, h, w = x.shape
     c_in_w, c_out, kh, kw = W.shape
     if c_in != c_in_w:
         raise ValueError(f"ConvTranspose2d expects {c_in_w} input channels, got input of shape {x.shape}")
     oh = conv_transpose_output_size(h, kh, stride, padding, output_padding)
     ow = conv_transpose_output_size(w, kw, stride, padding, output_padding)
-    x2 = kernels.nchw_to_cnhw(x)  # (C_in, N*H*W)
-    cols = W.reshape(c_in, -1).T @ x2  # (C_out*KH*KW, N*H*W): one GEMM, as in Conv2d's backward
-    y = kernels.col2im(cols, (n, c_out, oh, ow), kh, kw, stride, padding)  # (N, C_out, OH, OW)
+    xp = get_array_module(x)
+    x2 = _nhwc(x).reshape(n * h * w, c_in)  # (N*H*W, C_in)
+    Wm = _weight_matrix(W)  # (C_in, K)
+    if _is_dense_conv_transpose(x.shape, padding, output_padding):
+        y4 = matmul(x2, Wm).reshape(n, kh, kw, c_out)  # (N, KH, KW, C_out) = (N, OH, OW, C_out)
+    else:
+        # one GEMM, as in Conv2d's backward; the columns are a temporary
+        cols = matmul(x2, Wm, out=scratch((n * h * w, Wm.shape[1]), x.dtype, xp))  # (N*H*W, K)
+        y4 = kernels.col2im_nhwc(cols, (n, oh, ow, c_out), kh, kw, stride, padding)  # (N, OH, OW, C_out)
     if b is not None:
-        y += b[None, :, None, None]
-    return y, x2
+        y4 += b
+    return y4.transpose(0, 3, 1, 2), (x2, Wm)  # (N, C_out, OH, OW)
 
 
 class _ConvBase(Layer):
     def __init__(self, in_channels, out_channels, kernel_size, stride, padding, bias,
                  dtype, rng, weight_shape):
         super().__init__()
+        self._cache = None
+        self._cols_buffer = None  # Conv2d: the im2col output of the last call, reused by the next
         if isinstance(kernel_size, (tuple, list)):
             if len(set(kernel_size)) != 1:
                 raise ValueError("minigan supports square kernels only")
@@ -116,6 +246,7 @@ class _ConvBase(Layer):
 
     def clear_cache(self):
         self._cache = None
+        self._cols_buffer = None
 
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
@@ -135,22 +266,34 @@ class Conv2d(_ConvBase):
                          (out_channels, in_channels, k, k))
 
     def forward(self, x):
-        y, cols = _conv2d_forward(x, self.params["W"], self.params.get("b"), self.stride, self.padding)
-        self._cache = (x.shape, cols)
+        # the previous call's column matrix is dead once a new forward pass starts: reuse it
+        y, saved = _conv2d_forward(x, self.params["W"], self.params.get("b"), self.stride, self.padding,
+                                   cols_buffer=self._cols_buffer)
+        self._cache = (x.shape, saved)
+        if not _is_dense_conv(x.shape, self.kernel_size, self.kernel_size, self.padding):
+            self._cols_buffer = saved[0]  # our own array (a dense layer's cols is its input)
         return y
 
     def backward(self, dy):
-        x_shape, cols = self._cache
+        (n, c, h, w), (cols, Wm) = self._cache  # cols (P, K), Wm (F, K)
         W = self.params["W"]
-        f, k = self.out_channels, self.kernel_size
-        dy2 = kernels.nchw_to_cnhw(dy)  # (F, P)
+        k = self.kernel_size
+        xp = get_array_module(dy)
+        dy2 = _nhwc(dy).reshape(-1, self.out_channels)  # (P, F): free, dy is channels-last
         if self.requires_grad:
-            self.grads["W"] += (dy2 @ cols.T).reshape(W.shape)  # (F, C, KH, KW)
+            dWm = matmul(dy2.T, cols, out=scratch(Wm.shape, Wm.dtype, xp))  # (F, K)
+            self.grads["W"] += _weight_from_matrix(dWm, W.shape)  # (F, C, KH, KW)
             if "b" in self.params:
-                self.grads["b"] += dy2.sum(axis=1)
-        dcols = W.reshape(f, -1).T @ dy2  # (C*KH*KW, P)
-        # the adjoint of im2col: exactly what ConvTranspose2d.forward computes
-        return kernels.col2im(dcols, x_shape, k, k, self.stride, self.padding)  # (N, C, H, W)
+                self.grads["b"] += dy2.sum(axis=0)
+        if not self.needs_input_grad:
+            return None
+        if _is_dense_conv((n, c, h, w), k, k, self.padding):
+            dx4 = matmul(dy2, Wm).reshape(n, h, w, c)  # (N, H, W, C)
+        else:
+            dcols = matmul(dy2, Wm, out=scratch(cols.shape, cols.dtype, xp))  # (P, K)
+            # the adjoint of im2col: exactly what ConvTranspose2d.forward computes
+            dx4 = kernels.col2im_nhwc(dcols, (n, h, w, c), k, k, self.stride, self.padding)  # (N, H, W, C)
+        return dx4.transpose(0, 3, 1, 2)  # (N, C, H, W), channels-last
 
 
 class ConvTranspose2d(_ConvBase):
@@ -171,20 +314,28 @@ class ConvTranspose2d(_ConvBase):
         self.output_padding = int(output_padding)
 
     def forward(self, x):
-        y, x2 = _conv_transpose2d_forward(x, self.params["W"], self.params.get("b"), self.stride,
-                                          self.padding, self.output_padding)
-        self._cache = (x.shape, x2)
+        y, saved = _conv_transpose2d_forward(x, self.params["W"], self.params.get("b"), self.stride,
+                                             self.padding, self.output_padding)
+        self._cache = (x.shape, saved)
         return y
 
     def backward(self, dy):
-        (n, c_in, h, w), x2 = self._cache
+        (n, c_in, h, w), (x2, Wm) = self._cache  # x2 (N*H*W, C_in), Wm (C_in, K)
         W = self.params["W"]
         k = self.kernel_size
-        dcols = kernels.im2col(dy, k, k, self.stride, self.padding)  # (C_out*KH*KW, N*H*W)
+        xp = get_array_module(dy)
+        dy4 = _nhwc(dy)  # (N, OH, OW, C_out): free, dy is channels-last
+        if _is_dense_conv_transpose((n, c_in, h, w), self.padding, self.output_padding):
+            dcols = dy4.reshape(n, -1)  # (N, K): each output image is one row
+        else:
+            dcols = kernels.im2col_nhwc(dy4, k, k, self.stride, self.padding,
+                                        out=scratch((n * h * w, Wm.shape[1]), dy.dtype, xp))  # (N*H*W, K)
         if self.requires_grad:
-            self.grads["W"] += (x2 @ dcols.T).reshape(W.shape)  # (C_in, C_out, KH, KW)
+            self.grads["W"] += _weight_from_matrix(matmul(x2.T, dcols), W.shape)  # (C_in, C_out, KH, KW)
             if "b" in self.params:
-                self.grads["b"] += dy.sum(axis=(0, 2, 3))
+                self.grads["b"] += dy4.sum(axis=(0, 1, 2))
+        if not self.needs_input_grad:
+            return None
         # a convolution of dy with W: exactly what Conv2d.forward computes
-        dx2 = W.reshape(c_in, -1) @ dcols  # (C_in, N*H*W)
-        return kernels.cnhw_to_nchw(dx2, n, h, w)  # (N, C_in, H, W)
+        dx2 = matmul(dcols, Wm.T)  # (N*H*W, C_in)
+        return dx2.reshape(n, h, w, c_in).transpose(0, 3, 1, 2)  # (N, C_in, H, W), channels-last

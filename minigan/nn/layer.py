@@ -39,6 +39,10 @@ class Layer:
         #: (used for the discriminator during the generator's step: its weight gradients
         #: would be thrown away)
         self.requires_grad = True
+        #: when False, nobody reads this layer's input gradient (it is the first layer of a
+        #: network whose input is data), and ``backward`` may skip computing it and return
+        #: None; the convolutions do, which saves a GEMM and a col2im per backward pass
+        self.needs_input_grad = True
 
     # -- the two passes -----------------------------------------------------------------------
     def forward(self, x):
