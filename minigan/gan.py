@@ -18,6 +18,7 @@ its step and again (through its updated weights) in G's.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 from .backend import get_array_module
@@ -45,6 +46,18 @@ class StepResult:
         return {k: float(v) for k, v in self.__dict__.items()}
 
 
+@contextlib.contextmanager
+def _without_input_gradient(model):
+    """Inside the block nobody reads the gradient of ``model``'s input, so its first layer may
+    skip computing it (``Layer.needs_input_grad``; a convolution saves a GEMM and a col2im)."""
+    first = model.layers[0] if getattr(model, "layers", None) else model
+    first.needs_input_grad = False
+    try:
+        yield
+    finally:
+        first.needs_input_grad = True
+
+
 def train_step(G, D, opt_g, opt_d, real, z, *, real_label: float = 1.0, augment=None,
                loss=None) -> StepResult:
     """Play one round: update D on ``real`` and ``G(z)``, then G through D.
@@ -63,13 +76,14 @@ def train_step(G, D, opt_g, opt_d, real, z, *, real_label: float = 1.0, augment=
 
     # 1. discriminator: real images towards real_label, generated ones towards 0
     opt_d.zero_grad()
-    logits_real = D.forward(T.forward(real) if T is not None else real)  # (N,)
-    loss_real = bce.forward(logits_real, real_label)
-    D.backward(bce.backward())  # accumulates into D.grads
-    fake = G.forward(z)  # (N, C, S, S), kept for the G step
-    logits_fake = D.forward(T.forward(fake) if T is not None else fake)
-    loss_fake = bce.forward(logits_fake, 0.0)
-    D.backward(bce.backward())
+    with _without_input_gradient(D):  # dL/d(images) is not needed in D's step
+        logits_real = D.forward(T.forward(real) if T is not None else real)  # (N,)
+        loss_real = bce.forward(logits_real, real_label)
+        D.backward(bce.backward())  # accumulates into D.grads
+        fake = G.forward(z)  # (N, C, S, S), kept for the G step
+        logits_fake = D.forward(T.forward(fake) if T is not None else fake)
+        loss_fake = bce.forward(logits_fake, 0.0)
+        D.backward(bce.backward())
     opt_d.step()
 
     # 2. generator: make D call the fakes real; D's weights are not trained here
