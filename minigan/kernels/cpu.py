@@ -10,7 +10,7 @@ only how the loops run:
   planes, channels, or chunks of a flat array). No thread ever adds into memory another thread
   writes, so there are no atomics and no races.
 * **Deterministic.** Every output is computed by one thread in a fixed order, and sums over a
-  channel are accumulated in a fixed order too (in float64, see ``_column_sums``), so the same
+  channel are accumulated in a fixed order too (in float64, see ``_column_moments``), so the same
   input gives the same bits whatever the number of threads or their scheduling.
 * ``fastmath`` is off: no reassociation, no fused multiply-adds the reference does not do, so
   the element-wise kernels give the reference's bits exactly.
@@ -69,8 +69,9 @@ def _memory_order(a):
 
 
 def _like(a, template):
-    """``a`` in the memory layout of ``template`` (same shape): a copy only if they differ."""
-    if a.strides == template.strides:
+    """``a`` in the memory layout of ``template`` (same shape, any dtype): a copy only if the
+    element orders differ."""
+    if [s // a.itemsize for s in a.strides] == [s // template.itemsize for s in template.strides]:
         return a
     out = np.empty_like(template, dtype=a.dtype)
     out[...] = a
@@ -181,8 +182,8 @@ def col2im_nhwc(cols, x_shape, kh: int, kw: int, stride: int, padding: int):
 
 
 @njit(cache=True)
-def _column_sums(a, shift, square):
-    """``sum_p (a[p, c] - shift[c])`` (or of its square when ``square``) for every channel ``c``
+def _column_moments(a, shift):
+    """``sum_p d[p, c]`` and ``sum_p d[p, c]**2`` with ``d = a - shift`` for every channel ``c``
     of ``a (P, C)``: float64 sums in row order, so the same bits every time.
 
     Each channel is its own chain of additions, so the loop over a row's channels vectorises
@@ -190,16 +191,15 @@ def _column_sums(a, shift, square):
     millisecond, and splitting the rows between threads would make the order depend on them.)
     """
     m, c = a.shape
-    sums = np.zeros(c)  # float64, (C,)
+    s1 = np.zeros(c)  # float64, (C,)
+    s2 = np.zeros(c)
     for p in range(m):
         row = a[p]
         for ch in range(c):
             d = np.float64(row[ch]) - shift[ch]
-            if square:
-                sums[ch] += d * d
-            else:
-                sums[ch] += d
-    return sums
+            s1[ch] += d
+            s2[ch] += d * d
+    return s1, s2
 
 
 @njit(**_JIT)
@@ -215,15 +215,25 @@ def _scale_shift_kernel(x, mean, scale, beta, y):
 
 @njit(cache=True)
 def _batch_norm_statistics(x, eps, mean, inv_std, var):
-    """Mean and biased variance of each column of ``x (P, C)``, as the reference: the mean, then
-    the mean squared deviation from it (two passes, safe in float32)."""
+    """Mean and biased variance of each column of ``x (P, C)`` in one pass over ``x``.
+
+    The sums are of ``d = x - x[0]`` (the first row, a value near the mean), in float64::
+
+        mean = x[0] + sum(d) / M,      var = sum(d**2) / M - (sum(d) / M)**2
+
+    Shifting by a sample keeps the subtraction in ``var`` from cancelling (the textbook
+    one-pass formula, with an unshifted ``sum(x**2)``, loses every digit when the mean is large
+    against the spread); the reference's two passes give the same numbers to float rounding.
+    """
     m, c = x.shape
-    mean64 = _column_sums(x, np.zeros(c), False) / m  # (C,) float64
-    var64 = _column_sums(x, mean64, True) / m
+    shift = x[0].astype(np.float64)  # (C,)
+    s1, s2 = _column_moments(x, shift)
     for ch in range(c):
-        mean[ch] = mean64[ch]
-        var[ch] = var64[ch]
-        inv_std[ch] = 1.0 / np.sqrt(var64[ch] + eps)
+        offset = s1[ch] / m  # mean - shift
+        vr = max(s2[ch] / m - offset * offset, 0.0)
+        mean[ch] = shift[ch] + offset
+        var[ch] = vr
+        inv_std[ch] = 1.0 / np.sqrt(vr + eps)
 
 
 def batch_norm_forward_train(x, gamma, beta, eps: float):
