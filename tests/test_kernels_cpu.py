@@ -143,6 +143,16 @@ def test_activations_equal_the_reference(layouts, dtype, rng):
     assert cpu.relu_forward(x)[0].strides == x.strides  # the layout is kept
 
 
+@pytest.mark.parametrize("shape", [(3, 4, 1, 1), (1, 3, 1, 5), (2, 1, 3, 3)], ids=lambda s: "x".join(map(str, s)))
+def test_activations_with_unit_axes_in_either_layout(shape, rng):
+    """Size-1 axes make an array both C-contiguous and channels-last: orders must still pair."""
+    x = rng.standard_normal(shape).astype(np.float32)
+    dy = rng.standard_normal(shape).astype(np.float32)
+    for a, b in itertools.product((x, channels_last(x)), (dy, channels_last(dy))):
+        assert_same_bits(cpu.leaky_relu_backward(b, a, 0.2), reference.leaky_relu_backward(dy, x, 0.2))
+        assert_same_bits(cpu.relu_backward(b, cpu.relu_forward(a)[1]), reference.relu_backward(dy, x > 0))
+
+
 @pytest.mark.parametrize("shape", [(2, 5), (7,), (3, 4, 5)])
 def test_activations_take_any_shape_and_non_contiguous_views(shape, rng):
     x = rng.standard_normal(shape).astype(np.float32)

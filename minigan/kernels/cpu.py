@@ -60,20 +60,38 @@ def _nhwc(x):
     return np.ascontiguousarray(x.transpose(0, 2, 3, 1))
 
 
-def _memory_order(a):
-    """``a`` as a C-contiguous or channels-last array (copied only if it is neither), and the
-    1-D view of its elements in memory order, on which element-wise kernels run."""
-    if not (a.flags.c_contiguous or (a.ndim == 4 and a.transpose(0, 2, 3, 1).flags.c_contiguous)):
-        a = np.ascontiguousarray(a)
-    return a, a.ravel(order="K")
+def _is_channels_last(a):
+    return a.ndim == 4 and a.transpose(0, 2, 3, 1).flags.c_contiguous
 
 
-def _like(a, template):
-    """``a`` in the memory layout of ``template`` (same shape, any dtype): a copy only if the
-    element orders differ."""
-    if [s // a.itemsize for s in a.strides] == [s // template.itemsize for s in template.strides]:
+def _layout(a):
+    """``"C"`` (C-contiguous) or ``"channels_last"``: the two memory orders the element-wise
+    kernels run on. An array in neither order is copied to C order."""
+    if a.flags.c_contiguous:
+        return a, "C"
+    if _is_channels_last(a):
+        return a, "channels_last"
+    return np.ascontiguousarray(a), "C"
+
+
+def _flat(a, layout):
+    """The elements of ``a`` as a 1-D VIEW, in memory order (writing it writes ``a``)."""
+    return a.reshape(-1) if layout == "C" else a.transpose(0, 2, 3, 1).reshape(-1)
+
+
+def _empty(shape, dtype, layout):
+    """An uninitialised array of ``shape`` stored in ``layout``."""
+    if layout == "C":
+        return np.empty(shape, dtype=dtype)
+    n, c, h, w = shape
+    return np.empty((n, h, w, c), dtype=dtype).transpose(0, 3, 1, 2)
+
+
+def _in_layout(a, layout):
+    """``a`` stored in ``layout``: itself if it already is, else a copy."""
+    if (layout == "C" and a.flags.c_contiguous) or (layout == "channels_last" and _is_channels_last(a)):
         return a
-    out = np.empty_like(template, dtype=a.dtype)
+    out = _empty(a.shape, a.dtype, layout)
     out[...] = a
     return out
 
@@ -307,17 +325,18 @@ def _leaky_relu_backward_kernel(dy, x, slope, dx):
 
 
 def leaky_relu_forward(x, negative_slope: float):
-    x, x1 = _memory_order(x)
-    y = np.empty_like(x)  # same memory layout as x
-    _leaky_relu_forward_kernel(x1, x.dtype.type(negative_slope), y.ravel(order="K"))
+    x, layout = _layout(x)
+    y = _empty(x.shape, x.dtype, layout)  # the layout of x
+    _leaky_relu_forward_kernel(_flat(x, layout), x.dtype.type(negative_slope), _flat(y, layout))
     return y
 
 
 def leaky_relu_backward(dy, x, negative_slope: float):
-    x, x1 = _memory_order(x)
-    dy = _like(dy, x)
-    dx = np.empty_like(x, dtype=dy.dtype)
-    _leaky_relu_backward_kernel(dy.ravel(order="K"), x1, dy.dtype.type(negative_slope), dx.ravel(order="K"))
+    x, layout = _layout(x)
+    dy = _in_layout(dy, layout)  # the same element order as x
+    dx = _empty(x.shape, dy.dtype, layout)
+    _leaky_relu_backward_kernel(_flat(dy, layout), _flat(x, layout), dy.dtype.type(negative_slope),
+                                _flat(dx, layout))
     return dx
 
 
@@ -343,18 +362,18 @@ def _relu_backward_kernel(dy, mask, dx):
 
 
 def relu_forward(x):
-    x, x1 = _memory_order(x)
-    y = np.empty_like(x)
-    mask = np.empty_like(x, dtype=np.bool_)
-    _relu_forward_kernel(x1, y.ravel(order="K"), mask.ravel(order="K"))
+    x, layout = _layout(x)
+    y = _empty(x.shape, x.dtype, layout)
+    mask = _empty(x.shape, np.bool_, layout)
+    _relu_forward_kernel(_flat(x, layout), _flat(y, layout), _flat(mask, layout))
     return y, mask
 
 
 def relu_backward(dy, mask):
-    mask, mask1 = _memory_order(mask)
-    dy = _like(dy, mask)
-    dx = np.empty_like(mask, dtype=dy.dtype)
-    _relu_backward_kernel(dy.ravel(order="K"), mask1, dx.ravel(order="K"))
+    mask, layout = _layout(mask)
+    dy = _in_layout(dy, layout)
+    dx = _empty(mask.shape, dy.dtype, layout)
+    _relu_backward_kernel(_flat(dy, layout), _flat(mask, layout), _flat(dx, layout))
     return dx
 
 
