@@ -578,7 +578,8 @@ def memorisation(sample_images, sample_features, real_images, real_features, qua
 
 
 def edit_success(G, clf: AttributeClassifier, vector, attribute: str, target: int, strengths, n: int = 500,
-                 seed: int = 0, noise_kind: str = "gaussian", progress: bool = True) -> list[dict]:
+                 seed: int = 0, noise_kind: str = "gaussian", random_baseline: bool = True,
+                 progress: bool = True) -> list[dict]:
     """How well adding ``strength * vector`` gives idols the class ``target`` of ``attribute``.
 
     ``n`` idols ``z = noise(default_rng(seed), n, nz)`` are classified as they are and after each
@@ -586,6 +587,12 @@ def edit_success(G, clf: AttributeClassifier, vector, attribute: str, target: in
     ``strength``; ``share_target``, the share classified ``target``; ``keep``, for every other
     attribute the share whose predicted class is the one the unedited idol had; ``keep_all``,
     the share that kept all of them.
+
+    With ``random_baseline``, the same idols are also moved the same distance along a random
+    direction (``s * |vector|`` along a unit vector drawn with ``seed + 1``), and the row gets
+    ``share_target_random``, ``keep_random`` and ``keep_all_random``. A generator's idols change
+    somewhat under any move in noise space; the baseline says how much of an edit's change of
+    the other attributes is that, and how much the vector's own doing.
     """
     from .latent import edit_noise  # noqa: PLC0415
     from .sampling import noise  # noqa: PLC0415
@@ -596,14 +603,24 @@ def edit_success(G, clf: AttributeClassifier, vector, attribute: str, target: in
     original = generate_and_classify(G, clf, z,
                                      progress="classifying the originals" if progress else None)[0].predictions
     others = [a for a in clf.heads if a != attribute]
-    rows = []
-    for s, z_edit in zip(strengths, edit_noise(z, vector, strengths)):
-        pred = original if s == 0 else generate_and_classify(
-            G, clf, z_edit, progress=f"edits at strength {s:g}" if progress else None)[0].predictions
+    direction = np.random.default_rng(seed + 1).standard_normal(G.nz)  # (nz,)
+    direction *= np.linalg.norm(vector) / np.linalg.norm(direction)  # as long as the vector
+
+    def compare(pred) -> tuple[float, dict, float]:
         keep = {a: round(float((pred[a] == original[a]).mean()), 4) for a in others}
-        keep_all = np.all([pred[a] == original[a] for a in others], axis=0) if others else np.ones(n, bool)
-        rows.append({"strength": float(s), "share_target": round(float((pred[attribute] == target).mean()), 4),
-                     "keep": keep, "keep_all": round(float(keep_all.mean()), 4)})
+        kept_all = np.all([pred[a] == original[a] for a in others], axis=0) if others else np.ones(n, bool)
+        return round(float((pred[attribute] == target).mean()), 4), keep, round(float(kept_all.mean()), 4)
+
+    rows = []
+    for s in strengths:
+        row = {"strength": float(s)}
+        edits = [("", vector)] + ([("_random", direction)] if random_baseline else [])
+        for suffix, v in edits:
+            pred = original if s == 0 else generate_and_classify(
+                G, clf, edit_noise(z, v, [s])[0],
+                progress=f"edits at strength {s:g}{suffix.replace('_', ', ')}" if progress else None)[0].predictions
+            row[f"share_target{suffix}"], row[f"keep{suffix}"], row[f"keep_all{suffix}"] = compare(pred)
+        rows.append(row)
     return rows
 
 
@@ -788,7 +805,8 @@ def evaluate_main(argv=None) -> int:
                     "memorisation (each sample's nearest training image in pixels and in features; "
                     "share_below is the share of near-copies, to compare with expected_share), and "
                     "with --vector, edit (the share of edited idols classified with the attribute and "
-                    "the share that keep the others). Pictures go to --out.")
+                    "the share that keep the others; the same for idols moved as far in a random "
+                    "direction, the baseline). Pictures go to --out.")
     parser.add_argument("--checkpoint", required=True, help="a checkpoint .npz or a run folder")
     parser.add_argument("--classifier", default=DEFAULT_CLASSIFIER,
                         help=f"the attribute classifier (default {DEFAULT_CLASSIFIER})")
@@ -864,10 +882,11 @@ def evaluate_main(argv=None) -> int:
                            "first_strength_reaching_80": reaching[0]["strength"] if reaching else None}
         xs = [r["strength"] for r in rows]
         line_plot([(f"share classified {vocab[attribute][target]}",
-                    {"edited": (xs, [r["share_target"] for r in rows])}),
-                   ("share keeping its other attributes",
+                    {"edited": (xs, [r["share_target"] for r in rows]),
+                     "random direction": (xs, [r["share_target_random"] for r in rows])}),
+                   ("share keeping its other attributes: edited, and moved as far in a random direction",
                     {**{a: (xs, [r["keep"][a] for r in rows]) for a in rows[0]["keep"]},
-                     "all": (xs, [r["keep_all"] for r in rows])})],
+                     **{f"{a} (random)": (xs, [r["keep_random"][a] for r in rows]) for a in rows[0]["keep"]}})],
                   out / "edit_success.png", title=f"edit success of {Path(args.vector).name}", xlabel="strength")
         pictures.append("edit_success.png")
     figures["pictures"] = [str(out / p) for p in pictures]

@@ -194,7 +194,7 @@ def vector_from_exemplars(z_plus, z_minus) -> np.ndarray:
 
 def vector_from_labels(G, clf, attribute: str, plus: str, minus: str = "rest", n: int = 2000, seed: int = 0,
                        noise_kind: str = "gaussian", vocab: dict | None = None, min_confidence: float = 0.0,
-                       progress: bool = True):
+                       balance=(), progress: bool = True):
     """The blog's recipe: sample ``n`` idols, classify them, ``mean(z | plus) - mean(z | minus)``.
 
     Args:
@@ -203,15 +203,28 @@ def vector_from_labels(G, clf, attribute: str, plus: str, minus: str = "rest", n
             takes every idol not classified ``plus``.
         vocab: ``{attribute: [class names]}`` (the classifier checkpoint's ``meta["vocab"]``).
         min_confidence: only idols whose predicted class has at least this probability count.
+        balance: other attributes to hold fixed, e.g. ``("hair_style",)``. If the generator's
+            blond idols are more often short-haired than its others, the plain difference of
+            means carries "make the hair short" along with "make it blond". Balanced, the idols
+            are split into strata by their predicted classes of these attributes, the difference
+            of means is taken within each stratum (where the style is the same on both sides),
+            and the strata's differences are averaged with weights ``P_s M_s / (P_s + M_s)``
+            (the inverse of each difference's variance; strata without idols on both sides
+            are skipped).
 
-    Returns ``(vector float32 (nz,), counts {"plus": P, "minus": M, "n": n})``. Deterministic
-    given ``seed``. Raises MiniganError when a side has fewer than :data:`MIN_EXEMPLARS` idols.
+    Returns ``(vector float32 (nz,), counts)``, counts ``{"plus": P, "minus": M, "n": n}`` (and
+    ``"strata"``, how many were used, when balancing). Deterministic given ``seed``. Raises
+    MiniganError when a side has fewer than :data:`MIN_EXEMPLARS` idols.
     """
     from .evaluate import generate_and_classify  # noqa: PLC0415
     from .sampling import noise  # noqa: PLC0415
 
-    if attribute not in clf.heads:
-        raise MiniganError(f"the classifier has no {attribute!r} head (it knows {', '.join(clf.heads)})")
+    balance = [b for b in balance if b]
+    for name in (attribute, *balance):
+        if name not in clf.heads:
+            raise MiniganError(f"the classifier has no {name!r} head (it knows {', '.join(clf.heads)})")
+    if attribute in balance:
+        raise MiniganError(f"cannot balance {attribute} while building a vector for it")
     names = vocab[attribute]
     for c in (plus, minus):
         if c != "rest" and c not in names:
@@ -228,7 +241,21 @@ def vector_from_labels(G, clf, attribute: str, plus: str, minus: str = "rest", n
         if count < MIN_EXEMPLARS:
             raise MiniganError(f"only {count} of {n} sampled idols were classified "
                                f"{plus if side == 'plus' else minus} (need {MIN_EXEMPLARS}); sample more with --n")
-    return vector_from_exemplars(z[plus_mask], z[minus_mask]), counts
+    if not balance:
+        return vector_from_exemplars(z[plus_mask], z[minus_mask]), counts
+    strata = np.zeros(n, np.int64)  # (n,) one number per combination of the balanced classes
+    for name in balance:
+        strata = strata * len(vocab[name]) + out.predictions[name]
+    differences, weights = [], []
+    for stratum in np.unique(strata):
+        p, m = plus_mask & (strata == stratum), minus_mask & (strata == stratum)
+        if p.any() and m.any():
+            differences.append(vector_from_exemplars(z[p], z[m]))
+            weights.append(p.sum() * m.sum() / (p.sum() + m.sum()))
+    if not differences:
+        raise MiniganError(f"no {'/'.join(balance)} class has idols on both sides; sample more with --n")
+    counts["strata"] = len(differences)
+    return np.average(differences, axis=0, weights=weights).astype(np.float32), counts
 
 
 def save_vector(path, vector, meta: dict) -> Path:
@@ -473,6 +500,10 @@ def vector_main(argv=None) -> int:
     parser.add_argument("--min-confidence", type=float, default=0.0,
                         help="with --from-labels: only count idols classified with at least this "
                              "probability (default 0)")
+    parser.add_argument("--balance", default="",
+                        help="with --from-labels: attributes to hold fixed, e.g. hair_style: the difference "
+                             "of means is taken within each hair style and averaged, so that the vector "
+                             "does not also carry the style blond idols happen to have more often")
     parser.add_argument("--classifier", default=None,
                         help="with --from-labels: the attribute classifier (default runs/classifier.npz)")
     args = parser.parse_args(argv)
@@ -486,14 +517,17 @@ def vector_main(argv=None) -> int:
             parser.error(f"--n must be at least {2 * MIN_EXEMPLARS}")
         classifier = args.classifier or DEFAULT_CLASSIFIER
         clf, clf_meta = load_classifier(classifier, args.device)
+        balance = [b.strip() for b in args.balance.split(",") if b.strip()]
         vector, counts = vector_from_labels(G, clf, args.attribute, args.plus, args.minus, args.n, args.seed,
-                                            kind, clf_meta["vocab"], args.min_confidence)
+                                            kind, clf_meta["vocab"], args.min_confidence, balance)
         name = args.name or args.plus
         info = {**base, "name": name, "method": "labels", "attribute": args.attribute, "plus": args.plus,
                 "minus": args.minus, "n": args.n, "counts": counts, "classifier": classifier,
-                "min_confidence": args.min_confidence}
+                "min_confidence": args.min_confidence, "balance": balance}
         how = (f"mean noise of {counts['plus']} idols classified {args.plus} minus that of {counts['minus']} "
                f"classified {args.minus} (of {args.n})")
+        if balance:
+            how += f", within {counts['strata']} {'/'.join(balance)} strata"
     else:
         plus, minus = parse_ints(args.plus, "--plus"), parse_ints(args.minus, "--minus")
         for side, values in (("--plus", plus), ("--minus", minus)):

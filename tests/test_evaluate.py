@@ -259,6 +259,12 @@ def test_edit_success_starts_from_the_base_rate(tiny_run, tiny_classifier):
     rows = edit_success(G, clf, vector, "hair_color", 0, [0, 1, 3], n=60, seed=4, progress=False)
     assert [r["strength"] for r in rows] == [0, 1, 3]
     assert rows[0]["keep_all"] == 1 and rows[0]["keep"] == {"hair_style": 1, "eye_color": 1}
+    assert rows[0]["keep_random"] == rows[0]["keep"] and rows[0]["share_target_random"] == rows[0]["share_target"]
+    assert set(rows[2]) == {"strength", "share_target", "keep", "keep_all", "share_target_random", "keep_random",
+                            "keep_all_random"}
+    assert rows[2]["keep_random"] != rows[2]["keep"]  # a different move
+    plain = edit_success(G, clf, vector, "hair_color", 0, [1], n=60, seed=4, random_baseline=False, progress=False)
+    assert plain[0] == {k: v for k, v in rows[1].items() if not k.endswith("_random")}
     again = edit_success(G, clf, vector, "hair_color", 0, [0, 1, 3], n=60, seed=4, progress=False)
     assert again == rows  # deterministic
 

@@ -192,6 +192,21 @@ def test_vector_from_labels_classifies_samples_and_is_deterministic(tiny_run, ti
     np.testing.assert_allclose(vector, z[is_common].mean(0) - z[~is_common].mean(0), rtol=1e-5, atol=1e-6)
     assert counts == {"plus": int(is_common.sum()), "minus": int((~is_common).sum()), "n": 200}
 
+    # balanced by hair style: the differences within each style, averaged
+    balanced, bcounts = vector_from_labels(G, clf, "hair_color", common, "rest", n=200, seed=0, vocab=vocab,
+                                           balance=["hair_style"], progress=False)
+    style = generate_and_classify(G, clf, z)[0].predictions["hair_style"]
+    parts, weights = [], []
+    for k in np.unique(style):
+        p, m = is_common & (style == k), ~is_common & (style == k)
+        if p.any() and m.any():
+            parts.append(z[p].mean(0) - z[m].mean(0))
+            weights.append(p.sum() * m.sum() / (p.sum() + m.sum()))
+    np.testing.assert_allclose(balanced, np.average(parts, axis=0, weights=weights), rtol=1e-4, atol=1e-6)
+    assert bcounts["strata"] == len(parts) >= 2
+    with pytest.raises(MiniganError, match="cannot balance hair_color"):
+        vector_from_labels(G, clf, "hair_color", common, vocab=vocab, balance=["hair_color"], progress=False)
+
     out = tmp_path / "v.npz"
     argv = ["vector", "--checkpoint", tiny_run, "--from-labels", "--classifier", tiny_classifier,
             "--plus", common, "--minus", "rest", "--n", 200, "--out", out]
@@ -200,6 +215,10 @@ def test_vector_from_labels_classifies_samples_and_is_deterministic(tiny_run, ti
     np.testing.assert_allclose(vec.vector, vector, rtol=1e-6)
     assert vec.meta["method"] == "labels" and vec.meta["attribute"] == "hair_color" and vec.meta["plus"] == common
     assert vec.meta["counts"] == counts and vec.meta["classifier"] == str(tiny_classifier)
+    assert vec.meta["balance"] == []
+    assert run_cli(*argv, "--balance", "hair_style", "--out", tmp_path / "b.npz") == 0
+    np.testing.assert_allclose(load_vector(tmp_path / "b.npz").vector, balanced, rtol=1e-6)
+    assert load_vector(tmp_path / "b.npz").meta["balance"] == ["hair_style"]
     assert run_cli(*argv) == 0
     np.testing.assert_array_equal(load_vector(out).vector, vec.vector)
     capsys.readouterr()
