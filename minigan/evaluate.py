@@ -884,10 +884,12 @@ def evaluate_main(argv=None) -> int:
         line_plot([(f"share classified {vocab[attribute][target]}",
                     {"edited": (xs, [r["share_target"] for r in rows]),
                      "random direction": (xs, [r["share_target_random"] for r in rows])}),
-                   ("share keeping its other attributes: edited, and moved as far in a random direction",
-                    {**{a: (xs, [r["keep"][a] for r in rows]) for a in rows[0]["keep"]},
-                     **{f"{a} (random)": (xs, [r["keep_random"][a] for r in rows]) for a in rows[0]["keep"]}})],
-                  out / "edit_success.png", title=f"edit success of {Path(args.vector).name}", xlabel="strength")
+                   ("share keeping each other attribute",
+                    {**{a.replace("_", " "): (xs, [r["keep"][a] for r in rows]) for a in rows[0]["keep"]},
+                     **{f"{a.replace('_', ' ')} (random)": (xs, [r["keep_random"][a] for r in rows])
+                        for a in rows[0]["keep"]}})],
+                  out / "edit_success.png", xlabel="strength",
+                  title=f"edit success of {Path(args.vector).name} ('random': moved as far in a random direction)")
         pictures.append("edit_success.png")
     figures["pictures"] = [str(out / p) for p in pictures]
     (out / "figures.json").write_text(json.dumps(figures, indent=2) + "\n")
