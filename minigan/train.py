@@ -6,13 +6,14 @@ A run lives in ``runs/<name>/``::
     real.png               a batch of real images as D sees them (after augmentation)
     samples/epoch_NNN.png  a fixed-noise 8x8 grid after every epoch (epoch_000: untrained;
                            epoch_000_step_NNNNNN: a few snapshots during the first epoch)
-    progress.gif           those grids in order: the generator going from blur to idols
+    progress.gif           those grids in order (at most 40 of them, evenly spread): the
+                           generator going from blur to idols; written when training stops
     losses.png             D and G losses and D's outputs over the steps
     log.jsonl              one JSON line per logged step and per epoch
     fooled.png             the final model's samples that D rates most real, with D's score
     checkpoints/last.npz   everything needed to resume exactly (models, Adam states, random
                            generator, position in the epoch)
-    checkpoints/epoch_NNN.npz   both models' weights after each epoch
+    checkpoints/epoch_NNN.npz   both models' weights every ``save_every`` epochs and at the end
 
 Use it from Python (``Trainer(TrainConfig(epochs=5)).run()``), from ``python -m minigan train``
 or from ``examples/train_idols.py``. ``--resume runs/<name>`` continues a run exactly where its
@@ -80,13 +81,14 @@ class TrainConfig:
     device: str = field(default="cpu", metadata={"help": "cpu or gpu (needs CuPy)"})
     log_every: int = field(default=10, metadata={"help": "steps between logged (and checked) losses"})
     first_epoch_samples: int = field(default=4, metadata={"help": "extra sample grids during the first epoch"})
+    save_every: int = field(default=5, metadata={"help": "save both models' weights every N epochs (and after the last)"})
     keep_epochs: int = field(default=0, metadata={"help": "keep only the newest N per-epoch checkpoints (0: keep all)"})
     fooled_n: int = field(default=512, metadata={"help": "samples scored by D for fooled.png"})
 
     def validate(self) -> "TrainConfig":
         """Check the settings; raise MiniganError with the offending option."""
         problems = []
-        for name in ("epochs", "batch_size", "nz", "ngf", "ndf", "log_every"):
+        for name in ("epochs", "batch_size", "nz", "ngf", "ndf", "log_every", "save_every"):
             if getattr(self, name) < 1:
                 problems.append(f"--{name.replace('_', '-')} must be at least 1")
         for name in ("lr_g", "lr_d"):
@@ -328,10 +330,20 @@ class Trainer:
         if rel not in self.frames:
             self.frames.append(rel)
 
-    def _write_progress_pictures(self) -> None:
-        from .viz import line_plot, save_gif  # noqa: PLC0415
+    def _write_progress_gif(self, max_frames: int = 40) -> None:
+        """progress.gif from the sample grids so far: all of them, or ``max_frames`` evenly spread
+        (first and last always in). Written once at the end: encoding costs ~0.25 s a frame."""
+        from .viz import save_gif  # noqa: PLC0415
 
-        save_gif([self.run_dir / f for f in self.frames], self.run_dir / "progress.gif", duration_ms=250)
+        frames = self.frames
+        if len(frames) > max_frames:
+            picks = np.unique(np.linspace(0, len(frames) - 1, max_frames).round().astype(int))
+            frames = [frames[i] for i in picks]
+        save_gif([self.run_dir / f for f in frames], self.run_dir / "progress.gif", duration_ms=250)
+
+    def _write_loss_plot(self) -> None:
+        from .viz import line_plot  # noqa: PLC0415
+
         if self.history:
             steps = [h["step"] for h in self.history]
             series = lambda key: (steps, [h[key] for h in self.history])  # noqa: E731
@@ -399,6 +411,7 @@ class Trainer:
             while self.epoch < c.epochs and not interrupted:
                 interrupted = self._run_epoch(interrupt, first_epoch_marks)
         elapsed = time.perf_counter() - start_time
+        self._write_progress_gif()
         if interrupted:
             path = self.save()
             print(f"interrupted at epoch {self.epoch + 1}, step {self.step}: saved {path}\n"
@@ -454,8 +467,9 @@ class Trainer:
         self._log({"type": "epoch", "epoch": self.epoch, "step": self.step, "seconds": seconds,
                    **{k: last.get(k) for k in ("loss_d", "loss_g", "d_real", "d_fake")}})
         self.save()
-        self._save_epoch_weights()
-        self._write_progress_pictures()
+        if self.epoch % c.save_every == 0 or self.epoch == c.epochs:
+            self._save_epoch_weights()
+        self._write_loss_plot()
         images_per_s = self.steps_per_epoch * c.batch_size / max(seconds, 1e-9)
         print(f"epoch {self.epoch}/{c.epochs}: {format_duration(seconds)}, {images_per_s:.0f} img/s, "
               f"D {last.get('loss_d', float('nan')):.3f}  G {last.get('loss_g', float('nan')):.3f}  "

@@ -26,7 +26,7 @@ def tiny_idols():
 
 def tiny_config(tmp_path, **kw):
     base = dict(out=str(tmp_path), name="run", epochs=2, batch_size=8, nz=8, ngf=4, ndf=4,
-                first_epoch_samples=2, log_every=2, fooled_n=16, seed=3)
+                first_epoch_samples=2, log_every=2, fooled_n=16, seed=3, save_every=1)
     return TrainConfig(**{**base, **kw})
 
 
@@ -66,6 +66,17 @@ def test_a_short_run_writes_every_output(tmp_path, tiny_idols):
     assert_same_weights({f"G/{k}": v for k, v in G.state_dict().items()},
                         {k: v for k, v in weights(trainer).items() if k.startswith("G/")})
     assert D.forward(np.zeros((2, 3, 16, 16), np.float32)).shape == (2,)
+
+
+def test_epoch_weights_every_n_epochs_and_a_short_gif(tmp_path, tiny_idols):
+    trainer = Trainer(tiny_config(tmp_path, epochs=5, save_every=2, first_epoch_samples=0), dataset=tiny_idols)
+    trainer._write_progress_gif = lambda max_frames=3, _f=trainer._write_progress_gif: _f(max_frames)
+    trainer.run()
+    names = sorted(p.name for p in (tmp_path / "run" / "checkpoints").glob("epoch_*.npz"))
+    assert names == ["epoch_002.npz", "epoch_004.npz", "epoch_005.npz"]
+    from PIL import Image
+
+    assert Image.open(tmp_path / "run" / "progress.gif").n_frames == 3  # 6 grids, 3 kept: first, middle, last
 
 
 def test_resume_continues_bit_identically(tmp_path, tiny_idols):
