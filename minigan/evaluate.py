@@ -14,7 +14,7 @@ style, eye colour). It plays three parts:
 
 ::
 
-    python -m minigan classifier train                       # runs/classifier.npz, a few minutes
+    python -m minigan classifier train                       # runs/classifier.npz, under a minute
     python -m minigan evaluate --checkpoint runs/idols       # one JSON line, pictures in a folder
 
 The classifier is the discriminator's shape with three heads::

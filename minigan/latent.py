@@ -192,7 +192,7 @@ def vector_from_exemplars(z_plus, z_minus) -> np.ndarray:
     return (z_plus.mean(axis=0) - z_minus.mean(axis=0)).astype(np.float32)
 
 
-def vector_from_labels(G, clf, attribute: str, plus: str, minus: str = "rest", n: int = 2000, seed: int = 0,
+def vector_from_labels(G, clf, attribute: str, plus: str, minus: str = "rest", n: int = 10000, seed: int = 0,
                        noise_kind: str = "gaussian", vocab: dict | None = None, min_confidence: float = 0.0,
                        balance=(), progress: bool = True):
     """The blog's recipe: sample ``n`` idols, classify them, ``mean(z | plus) - mean(z | minus)``.
@@ -496,7 +496,9 @@ def vector_main(argv=None) -> int:
                         help="classify sampled idols instead of using exemplars")
     parser.add_argument("--attribute", default="hair_color",
                         help="with --from-labels: which label (default hair_color)")
-    parser.add_argument("--n", type=int, default=2000, help="with --from-labels: idols to sample (default 2000)")
+    parser.add_argument("--n", type=int, default=10000,
+                        help="with --from-labels: idols to sample (default 10000: each mean is then taken over "
+                             "hundreds of idols, so little of the vector is sampling noise)")
     parser.add_argument("--min-confidence", type=float, default=0.0,
                         help="with --from-labels: only count idols classified with at least this "
                              "probability (default 0)")
