@@ -7,7 +7,7 @@ These pictures need a trained model, so unlike ``make_figures.py`` they are not 
 test suite; they are exactly the run's own outputs, cropped and reduced to a palette so that
 they stay small:
 
-* ``run_progress.gif``: the first 8 fixed-noise idols of ``samples/`` at a few moments, from
+* ``run_progress.gif``: the first 6 fixed-noise idols of ``samples/`` at a few moments, from
   the untrained generator to the last epoch, each frame labelled;
 * ``run_progress.png``: the same as a still picture, four idols (rows) at eight moments (columns);
 * ``run_samples.png``: the last epoch's 8x8 grid (``samples/epoch_NNN.png``);
@@ -49,7 +49,7 @@ def _label(name: str, steps_per_epoch: int) -> str:
     return f"epoch {epoch} (step {epoch * steps_per_epoch})"
 
 
-def progress_gif(run: Path, out: Path, rows: int = 2, cols: int = 4) -> Path:
+def progress_gif(run: Path, out: Path, rows: int = 2, cols: int = 3) -> Path:
     """The first ``rows x cols`` idols of each sample grid at chosen moments, labelled."""
     grids = sorted((run / "samples").glob("epoch_*.png"))
     epochs = [g for g in grids if re.fullmatch(r"epoch_\d{3}", g.stem)]
