@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .backend import get_array_module, normalize_device, to_device, to_numpy
+from .backend import get_array_module, get_cupy, normalize_device, to_device, to_numpy
 from .errors import CheckpointError, DatasetError, MiniganError
 from .nn import (BatchNorm2d, Conv2d, Flatten, Layer, LeakyReLU, Linear, Sequential,
                  SoftmaxCrossEntropyLoss)
@@ -735,6 +735,8 @@ def classifier_main(argv=None) -> int:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if not 0 <= args.holdout < 1:
         parser.error("--holdout must be in [0, 1)")
+    if normalize_device(args.device) == "gpu":
+        get_cupy()  # fail now, with the install hint, not after loading the data
     dataset = load_dataset(args.data)
     print(f"training the attribute classifier on {len(dataset)} images of {dataset.source} "
           f"({', '.join(CLASSIFIER_ATTRIBUTES)}), {args.epochs} epochs")

@@ -34,3 +34,55 @@ def test_gpu_without_cupy_says_how_to_install():
         backend.to_device(np.zeros(2), "gpu")
     assert isinstance(info.value, MiniganError)
     assert "the GPU (--device gpu) needs a working CuPy" in str(info.value)
+
+
+# -- every command's --device gpu, on a machine without a usable GPU ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    """A training checkpoint of a tiny untrained DCGAN (16x16 idols), written without training."""
+    from minigan.data import ImageDataset, generate_idols
+    from minigan.train import TrainConfig, Trainer
+
+    ds = generate_idols(seed=0, characters=range(2), images_per_character=8, workers=1)
+    small = ds.images.reshape(16, 16, 4, 16, 4, 3).mean(axis=(2, 4)).round().astype(np.uint8)
+    out = tmp_path_factory.mktemp("runs")
+    trainer = Trainer(TrainConfig(out=str(out), name="run", batch_size=8, nz=8, ngf=4, ndf=4),
+                      dataset=ImageDataset(small, ds.labels, ds.vocab, source="tiny idols"))
+    trainer.save()
+    return out / "run"
+
+
+COMMANDS = {
+    "train": ["--epochs", "1"],
+    "sample": ["--checkpoint", "{run}", "--out", "{tmp}/s.png"],
+    "fooled": ["--checkpoint", "{run}", "--out", "{tmp}/f.png"],
+    "interpolate": ["--checkpoint", "{run}", "--out", "{tmp}/i.png"],
+    "vector": ["--checkpoint", "{run}", "--plus", "1,2,3", "--minus", "4,5,6", "--out", "{tmp}/v.npz"],
+    "edit": ["--checkpoint", "{run}", "--vector", "{tmp}/v.npz", "--out", "{tmp}/e.png"],
+    "evaluate": ["--checkpoint", "{run}", "--classifier", "{tmp}/c.npz", "--out", "{tmp}/eval"],
+    "classifier": ["train", "--out", "{tmp}/c.npz"],
+}
+
+
+@pytest.mark.skipif(backend.gpu_available(), reason="a GPU is available here")
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_every_command_with_device_gpu_says_how_to_install_cupy(command, tiny_checkpoint, tmp_path, monkeypatch, capsys):
+    """Without a usable CuPy, ``--device gpu`` is one clear line (what is missing, the pip
+    command) and exit status 2, before any data is loaded or anything is written."""
+    import minigan.data
+    from minigan.cli import main
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("the data was loaded before the device was checked")
+
+    monkeypatch.setattr(minigan.data, "load_dataset", no_data)
+    monkeypatch.chdir(tmp_path)  # train writes under ./runs if it gets that far
+    argv = [a.format(run=tiny_checkpoint, tmp=tmp_path) for a in COMMANDS[command]]
+    assert main([command, *argv, "--device", "gpu"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"minigan {command}: error: the GPU (--device gpu) needs a working CuPy")
+    assert 'pip install -e ".[cuda12]"' in err and 'pip install -e ".[cuda13]"' in err
+    assert len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # nothing written
