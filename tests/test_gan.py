@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 
 from minigan import nn, optim
+from minigan.backend import get_array_module, to_device, to_numpy
 from minigan.gan import train_step
 from minigan.models.dcgan import Discriminator, Generator
 
+from .conftest import DEVICES
 from .helpers import assert_gradients
 
 PALETTE = np.array([[1, -1, -1], [-1, 1, -1], [-1, -1, 1], [1, 1, -1]], np.float32)
@@ -38,29 +40,36 @@ def test_diffaugment_gradients(policy, rng):
     assert_gradients(layer, x)
 
 
-def test_diffaugment_operations_do_what_they_say(rng):
+@pytest.mark.parametrize("device", DEVICES)
+def test_diffaugment_operations_do_what_they_say(device, rng):
     x = rng.uniform(-1, 1, (64, 3, 16, 16)).astype(np.float32)
     translate = nn.DiffAugment("translation", rng=0)
-    y = translate.forward(x)
+    y = translate.forward(to_device(x, device))
+    assert y.dtype == np.float32
+    y = to_numpy(y)
     shifts = translate._draw["shift"]
-    assert np.abs(shifts).max() == 2 and y.dtype == np.float32  # 1/8 of 16
+    assert np.abs(shifts).max() == 2  # 1/8 of 16
     dy, dx = shifts[0]
     np.testing.assert_array_equal(y[0, :, max(dy, 0):16 + min(dy, 0), max(dx, 0):16 + min(dx, 0)],
                                   x[0, :, max(-dy, 0):16 + min(-dy, 0), max(-dx, 0):16 + min(-dx, 0)])
-    cut = nn.DiffAugment("cutout", rng=0).forward(np.ones((64, 3, 16, 16), np.float32))
+    cut = to_numpy(nn.DiffAugment("cutout", rng=0).forward(to_device(np.ones((64, 3, 16, 16), np.float32), device)))
     zeros = (cut == 0).all(axis=1).sum(axis=(1, 2))
     assert zeros.max() == 64 and zeros.min() >= 16  # an 8x8 square, clipped at the border
-    assert nn.DiffAugment("", rng=0).forward(x) is x
+    xd = to_device(x, device)
+    assert nn.DiffAugment("", rng=0).forward(xd) is xd
 
 
-def test_train_step_updates_both_networks_and_reports(rng):
-    G, D = Generator(nz=8, ngf=4, image_size=16, rng=1), Discriminator(ndf=4, image_size=16, rng=2)
-    before_g, before_d = G.layers[0].params["W"].copy(), D.layers[0].params["W"].copy()
-    result = train_step(G, D, optim.Adam(G), optim.Adam(D), coloured_squares(rng, 8),
-                        rng.standard_normal((8, 8)).astype(np.float32), real_label=0.9,
+@pytest.mark.parametrize("device", DEVICES)
+def test_train_step_updates_both_networks_and_reports(device, rng):
+    G, D = Generator(nz=8, ngf=4, image_size=16, rng=1).to(device), Discriminator(ndf=4, image_size=16, rng=2).to(device)
+    before_g, before_d = to_numpy(G.layers[0].params["W"]).copy(), to_numpy(D.layers[0].params["W"]).copy()
+    result = train_step(G, D, optim.Adam(G), optim.Adam(D), to_device(coloured_squares(rng, 8), device),
+                        to_device(rng.standard_normal((8, 8)).astype(np.float32), device), real_label=0.9,
                         augment=nn.DiffAugment(rng=0))
-    assert not np.array_equal(G.layers[0].params["W"], before_g)
-    assert not np.array_equal(D.layers[0].params["W"], before_d)
+    # the numbers stay on the device (no host synchronisation inside a step)
+    assert all(get_array_module(v) is get_array_module(to_device(np.zeros(1), device)) for v in vars(result).values())
+    assert not np.array_equal(to_numpy(G.layers[0].params["W"]), before_g)
+    assert not np.array_equal(to_numpy(D.layers[0].params["W"]), before_d)
     values = result.as_floats()
     assert set(values) == {"loss_d", "loss_g", "d_real", "d_fake", "d_fake_g"}
     assert all(np.isfinite(v) for v in values.values())

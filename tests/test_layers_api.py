@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from minigan import nn, optim
-from minigan.backend import to_device
+from minigan.backend import device_of, to_device, to_numpy
 from minigan.models.dcgan import Discriminator, Generator, num_blocks
 
 from .conftest import DEVICES
@@ -62,51 +62,57 @@ def test_parameter_names_and_layouts_follow_pytorch():
     assert set(bn.params) == {"gamma", "beta"} and bn.running_mean.shape == bn.running_var.shape == (6,)
 
 
-def test_backward_accumulates_until_zero_grad(rng):
-    layer = nn.Conv2d(2, 3, 3, rng=rng)
-    x = rng.standard_normal((2, 2, 5, 5)).astype(np.float32)
-    dy = np.ones((2, 3, 3, 3), np.float32)
+@pytest.mark.parametrize("device", DEVICES)
+def test_backward_accumulates_until_zero_grad(device, rng):
+    layer = nn.Conv2d(2, 3, 3, rng=rng).to(device)
+    x = to_device(rng.standard_normal((2, 2, 5, 5)).astype(np.float32), device)
+    dy = to_device(np.ones((2, 3, 3, 3), np.float32), device)
     layer.forward(x)
     layer.backward(dy)
-    once = layer.grads["W"].copy()
+    once = to_numpy(layer.grads["W"]).copy()
     layer.forward(x)
     layer.backward(dy)
-    np.testing.assert_allclose(layer.grads["W"], 2 * once, rtol=1e-6)
+    np.testing.assert_allclose(to_numpy(layer.grads["W"]), 2 * once, rtol=1e-6)
     layer.zero_grad()
-    assert not layer.grads["W"].any()
+    assert not to_numpy(layer.grads["W"]).any()
 
 
-def test_backward_does_not_modify_its_input(rng):
+@pytest.mark.parametrize("device", DEVICES)
+def test_backward_does_not_modify_its_input(device, rng):
     for layer, shape in all_layers(rng):
-        x = rng.standard_normal(shape).astype(np.float32)
+        layer.to(device)
+        x = to_device(rng.standard_normal(shape).astype(np.float32), device)
         y = layer.forward(x)
-        dy = np.ones_like(y)
-        dy_copy, x_copy = dy.copy(), x.copy()
+        dy = y * 0 + 1
+        dy_copy, x_copy = to_numpy(dy).copy(), to_numpy(x).copy()
         layer.backward(dy)
-        np.testing.assert_array_equal(dy, dy_copy)
-        np.testing.assert_array_equal(x, x_copy)
+        np.testing.assert_array_equal(to_numpy(dy), dy_copy)
+        np.testing.assert_array_equal(to_numpy(x), x_copy)
 
 
-def test_requires_grad_false_skips_parameter_gradients_but_not_dx(rng):
-    D = Discriminator(ndf=4, image_size=16, rng=0)
-    x = rng.standard_normal((2, 3, 16, 16)).astype(np.float32)
+@pytest.mark.parametrize("device", DEVICES)
+def test_requires_grad_false_skips_parameter_gradients_but_not_dx(device, rng):
+    D = Discriminator(ndf=4, image_size=16, rng=0).to(device)
+    x = to_device(rng.standard_normal((2, 3, 16, 16)).astype(np.float32), device)
+    ones = to_device(np.ones(2, np.float32), device)
     D.forward(x)
-    dx_with = D.backward(np.ones(2, np.float32))
+    dx_with = to_numpy(D.backward(ones))
     D.zero_grad()
     D.requires_grad_(False)
     D.forward(x)
-    dx_without = D.backward(np.ones(2, np.float32))
+    dx_without = to_numpy(D.backward(ones))
     np.testing.assert_array_equal(dx_with, dx_without)
-    assert all(not lay.grads[k].any() for _, lay, k in D.named_parameters())
+    assert all(not to_numpy(lay.grads[k]).any() for _, lay, k in D.named_parameters())
 
 
-def test_params_may_be_replaced_from_outside(rng):
+@pytest.mark.parametrize("device", DEVICES)
+def test_params_may_be_replaced_from_outside(device, rng):
     """Layers read params on every call: no private references survive a replacement."""
-    layer = nn.Linear(3, 2, rng=rng)
-    x = rng.standard_normal((1, 3)).astype(np.float32)
-    layer.params["W"] = np.zeros((2, 3), np.float32)
-    layer.params["b"] = np.full(2, 7, np.float32)
-    np.testing.assert_array_equal(layer.forward(x), [[7, 7]])
+    layer = nn.Linear(3, 2, rng=rng).to(device)
+    x = to_device(rng.standard_normal((1, 3)).astype(np.float32), device)
+    layer.params["W"] = to_device(np.zeros((2, 3), np.float32), device)
+    layer.params["b"] = to_device(np.full(2, 7, np.float32), device)
+    np.testing.assert_array_equal(to_numpy(layer.forward(x)), [[7, 7]])
 
 
 def test_state_dict_roundtrip_and_clear_mismatch_errors():
@@ -172,16 +178,19 @@ def test_dcgan_rejects_bad_sizes_and_inputs():
         Discriminator().forward(np.zeros((2, 3, 32, 32), np.float32))
 
 
-def test_optimizer_state_roundtrip(rng):
-    G = Generator(nz=4, ngf=2, image_size=8, rng=0)
+@pytest.mark.parametrize("device", DEVICES)
+def test_optimizer_state_roundtrip(device, rng):
+    G = Generator(nz=4, ngf=2, image_size=8, rng=0).to(device)
     adam = optim.Adam(G)
-    G.forward(rng.standard_normal((2, 4)).astype(np.float32))
-    G.backward(np.ones((2, 3, 8, 8), np.float32))
+    G.forward(to_device(rng.standard_normal((2, 4)).astype(np.float32), device))
+    G.backward(to_device(np.ones((2, 3, 8, 8), np.float32), device))
     adam.step()
     state = adam.state_dict()
+    assert all(isinstance(v, np.ndarray) for k, v in state.items() if k != "step")  # saved from the host
     other = optim.Adam(G)
     other.load_state_dict(state)
     assert other.step_count == 1
-    np.testing.assert_array_equal(other.state["0.W"]["m"], adam.state["0.W"]["m"])
+    assert device_of(other.state["0.W"]["m"]) == device  # back on the model's device
+    np.testing.assert_array_equal(to_numpy(other.state["0.W"]["m"]), to_numpy(adam.state["0.W"]["m"]))
     with pytest.raises(ValueError, match="does not have"):
         optim.Adam(Generator(nz=4, ngf=2, image_size=8)).load_state_dict({**state, "99.W/m": state["0.W/m"]})

@@ -9,7 +9,10 @@ import pytest
 from scipy import signal
 
 from minigan import nn, optim
+from minigan.backend import to_device, to_numpy
 from minigan.kernels import reference
+
+from .conftest import DEVICES
 
 
 def direct_conv2d(x, W, stride, padding):
@@ -25,10 +28,11 @@ def direct_conv2d(x, W, stride, padding):
     return y
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("k,s,p", [(1, 1, 0), (3, 1, 1), (3, 2, 0), (4, 2, 1), (4, 1, 2), (5, 3, 2)])
-def test_conv2d_matches_nested_loops(k, s, p, rng):
+def test_conv2d_matches_nested_loops(k, s, p, device, rng):
     x, W, b = rng.standard_normal((2, 3, 9, 8)), rng.standard_normal((4, 3, k, k)), rng.standard_normal(4)
-    y = nn.conv2d(x, W, stride=s, padding=p, b=b)
+    y = to_numpy(nn.conv2d(*(to_device(a, device) for a in (x, W)), stride=s, padding=p, b=to_device(b, device)))
     np.testing.assert_allclose(y, direct_conv2d(x, W, s, p) + b[None, :, None, None], rtol=1e-12, atol=1e-12)
 
 
@@ -40,17 +44,19 @@ def test_conv2d_matches_scipy_correlate(rng):
     np.testing.assert_allclose(nn.conv2d(x, W), expected, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("k,s,p,size", [(4, 2, 1, 8), (4, 1, 0, 4), (3, 2, 1, 7), (1, 1, 0, 5), (3, 1, 2, 6), (5, 3, 1, 11)])
-def test_conv_transpose_is_the_adjoint_of_conv(k, s, p, size, rng):
+def test_conv_transpose_is_the_adjoint_of_conv(k, s, p, size, device, rng):
     """<conv(x), y> == <x, conv_transpose(y)> for the same weights: the defining identity."""
     W = rng.standard_normal((4, 3, k, k))  # conv: 3 -> 4 channels; conv_transpose: 4 -> 3
     x = rng.standard_normal((2, 3, size, size))
     y_shape = nn.conv2d(x, W, s, p).shape
     y = rng.standard_normal(y_shape)
     out_pad = (size + 2 * p - k) % s  # the rows the strided conv never reached
-    xt = nn.conv_transpose2d(y, W, s, p, output_padding=out_pad)
+    Wd, xd, yd = (to_device(a, device) for a in (W, x, y))
+    xt = to_numpy(nn.conv_transpose2d(yd, Wd, s, p, output_padding=out_pad))
     assert xt.shape == x.shape
-    np.testing.assert_allclose(np.vdot(nn.conv2d(x, W, s, p), y), np.vdot(x, xt), rtol=1e-12)
+    np.testing.assert_allclose(np.vdot(to_numpy(nn.conv2d(xd, Wd, s, p)), y), np.vdot(x, xt), rtol=1e-12)
 
 
 def test_col2im_is_the_adjoint_of_im2col(rng):
@@ -70,14 +76,16 @@ def test_im2col_layout_matches_its_docstring(rng):
         assert cols[(c * k + i) * k + j, (n * oh + a) * ow + b] == xp[n, c, a * s + i, b * s + j]
 
 
-def test_adam_matches_a_hand_computed_two_step_update():
+@pytest.mark.parametrize("device", DEVICES)
+def test_adam_matches_a_hand_computed_two_step_update(device):
     layer = nn.Linear(2, 1, bias=False)
     layer.params["W"][...] = [[1.0, -2.0]]
+    layer.to(device)
     adam = optim.Adam(layer, lr=0.1, betas=(0.5, 0.9), eps=1e-8)
     grads = [np.array([[0.2, -0.4]]), np.array([[-0.1, 0.3]])]
     for g in grads:
         layer.zero_grad()
-        layer.grads["W"] += g
+        layer.grads["W"] += to_device(g, device)
         adam.step()
     # by hand: m1 = 0.5*g1, v1 = 0.1*g1^2; m2 = 0.5*m1 + 0.5*g2, v2 = 0.9*v1 + 0.1*g2^2
     g1, g2 = grads
@@ -86,40 +94,45 @@ def test_adam_matches_a_hand_computed_two_step_update():
     p = p - 0.1 / (1 - 0.5) * m1 / (np.sqrt(v1) / np.sqrt(1 - 0.9) + 1e-8)  # = p - 0.1*sign(g1)
     m2, v2 = 0.5 * m1 + 0.5 * g2, 0.9 * v1 + 0.1 * g2**2
     p = p - 0.1 / (1 - 0.25) * m2 / (np.sqrt(v2) / np.sqrt(1 - 0.81) + 1e-8)
-    np.testing.assert_allclose(layer.params["W"], p, rtol=1e-6)
+    np.testing.assert_allclose(to_numpy(layer.params["W"]), p, rtol=1e-6)
     # the first Adam step moves every weight by exactly lr against its gradient's sign
     np.testing.assert_allclose(np.array([[1.0, -2.0]]) - 0.1 * np.sign(g1), [[0.9, -1.9]])
 
 
-def test_sgd_momentum_by_hand():
+@pytest.mark.parametrize("device", DEVICES)
+def test_sgd_momentum_by_hand(device):
     layer = nn.Linear(1, 1, bias=False)
     layer.params["W"][...] = 1.0
+    layer.to(device)
     sgd = optim.SGD(layer, lr=0.1, momentum=0.9)
     for g in (1.0, 2.0):
         layer.zero_grad()
         layer.grads["W"] += g
         sgd.step()
     # buf1 = 1, p1 = 0.9; buf2 = 0.9*1 + 2 = 2.9, p2 = 0.9 - 0.29 = 0.61
-    np.testing.assert_allclose(layer.params["W"], [[0.61]], rtol=1e-6)
+    np.testing.assert_allclose(to_numpy(layer.params["W"]), [[0.61]], rtol=1e-6)
 
 
-def test_bce_with_logits_is_stable_for_huge_logits():
+@pytest.mark.parametrize("device", DEVICES)
+def test_bce_with_logits_is_stable_for_huge_logits(device):
     loss = nn.BCEWithLogitsLoss()
-    logits = np.array([-1000.0, 1000.0, 0.0], dtype=np.float32)
-    value = float(loss.forward(logits, np.array([1.0, 0.0, 1.0], dtype=np.float32)))
+    logits = to_device(np.array([-1000.0, 1000.0, 0.0], dtype=np.float32), device)
+    value = float(loss.forward(logits, to_device(np.array([1.0, 0.0, 1.0], dtype=np.float32), device)))
     assert value == pytest.approx((1000 + 1000 + np.log(2)) / 3, rel=1e-6)
-    np.testing.assert_allclose(loss.backward(), np.array([-1, 1, -0.5]) / 3, rtol=1e-6)
-    assert np.isfinite(loss.backward()).all()
+    np.testing.assert_allclose(to_numpy(loss.backward()), np.array([-1, 1, -0.5]) / 3, rtol=1e-6)
+    assert np.isfinite(to_numpy(loss.backward())).all()
 
 
-def test_batchnorm_running_statistics_follow_pytorch_rule(rng):
-    bn = nn.BatchNorm2d(2, momentum=0.1)
+@pytest.mark.parametrize("device", DEVICES)
+def test_batchnorm_running_statistics_follow_pytorch_rule(device, rng):
+    bn = nn.BatchNorm2d(2, momentum=0.1).to(device)
     x = rng.standard_normal((4, 2, 3, 3)).astype(np.float32) * 2 + 3
-    bn.forward(x)
+    bn.forward(to_device(x, device))
     m = 4 * 3 * 3
-    np.testing.assert_allclose(bn.running_mean, 0.1 * x.mean(axis=(0, 2, 3)), rtol=1e-5)
-    np.testing.assert_allclose(bn.running_var, 0.9 + 0.1 * x.var(axis=(0, 2, 3)) * m / (m - 1), rtol=1e-5)
+    running_mean, running_var = to_numpy(bn.running_mean), to_numpy(bn.running_var)
+    np.testing.assert_allclose(running_mean, 0.1 * x.mean(axis=(0, 2, 3)), rtol=1e-5)
+    np.testing.assert_allclose(running_var, 0.9 + 0.1 * x.var(axis=(0, 2, 3)) * m / (m - 1), rtol=1e-5)
     bn.eval()
-    y = bn.forward(x)
-    expected = (x - bn.running_mean[None, :, None, None]) / np.sqrt(bn.running_var[None, :, None, None] + 1e-5)
+    y = to_numpy(bn.forward(to_device(x, device)))
+    expected = (x - running_mean[None, :, None, None]) / np.sqrt(running_var[None, :, None, None] + 1e-5)
     np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-5)

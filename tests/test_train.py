@@ -10,10 +10,13 @@ import numpy as np
 import pytest
 
 from minigan import train as train_module
+from minigan.backend import to_numpy
 from minigan.checkpoint import load_checkpoint, load_discriminator, load_generator, save_checkpoint
 from minigan.data import ImageDataset, generate_idols
 from minigan.errors import CheckpointError, MiniganError, TrainingDiverged
 from minigan.train import TrainConfig, Trainer
+
+from .conftest import DEVICES
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +34,8 @@ def tiny_config(tmp_path, **kw):
 
 
 def weights(trainer):
-    return {**{f"G/{k}": np.array(v) for k, v in trainer.G.state_dict().items()},
-            **{f"D/{k}": np.array(v) for k, v in trainer.D.state_dict().items()}}
+    return {**{f"G/{k}": np.array(to_numpy(v)) for k, v in trainer.G.state_dict().items()},
+            **{f"D/{k}": np.array(to_numpy(v)) for k, v in trainer.D.state_dict().items()}}
 
 
 def assert_same_weights(a, b):
@@ -41,8 +44,9 @@ def assert_same_weights(a, b):
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
 
 
-def test_a_short_run_writes_every_output(tmp_path, tiny_idols):
-    trainer = Trainer(tiny_config(tmp_path), dataset=tiny_idols)
+@pytest.mark.parametrize("device", DEVICES)
+def test_a_short_run_writes_every_output(device, tmp_path, tiny_idols):
+    trainer = Trainer(tiny_config(tmp_path, device=device), dataset=tiny_idols)
     result = trainer.run()
     run = tmp_path / "run"
     for name in ("config.json", "real.png", "progress.gif", "losses.png", "log.jsonl", "fooled.png",
