@@ -1,7 +1,9 @@
-"""Draw the docs' pictures of a finished training run (the default run, chapter 8 and the README).
+"""Draw the docs' pictures of a finished training run (the default run: chapters 8, 10, 12, the README).
 
     python examples/train_idols.py                              # the default run: runs/idols/
-    python docs/img/make_run_figures.py --run runs/idols        # -> docs/img/run_*.png, run_progress.gif
+    python -m minigan classifier train                          # the attribute classifier: runs/classifier.npz
+    python docs/img/make_run_figures.py --run runs/idols        # -> docs/img/run_*, latent_*, measure_*
+    python docs/img/make_run_figures.py --run runs/idols --only latent_edit_blond   # one picture
 
 These pictures need a trained model, so unlike ``make_figures.py`` they are not redrawn by the
 test suite; they are exactly the run's own outputs, cropped and reduced to a palette so that
@@ -12,12 +14,23 @@ they stay small:
 * ``run_progress.png``: the same as a still picture, four idols (rows) at eight moments (columns);
 * ``run_samples.png``: the last epoch's 8x8 grid (``samples/epoch_NNN.png``);
 * ``run_fooled.png``: ``fooled.png``; ``run_losses.png``: ``losses.png``.
+
+Chapters 10 (the latent space) and 12 (measuring a GAN) use the run's final generator
+(``checkpoints/last.npz``), some of its epoch checkpoints and the attribute classifier
+(``--classifier``, default ``runs/classifier.npz``). Each ``latent_*`` and ``measure_*`` picture
+is made by one function below that runs minigan's own commands (``interpolate``, ``sample``,
+``vector``, ``edit``, ``evaluate``) or functions, exactly as the chapters write them, into a
+work folder (``--work``, default ``RUN/docs_figures``), and reduces the result to a palette.
+Attribute vectors and the evaluation are kept in the work folder and reused when the picture is
+drawn again (delete the folder to recompute them).
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
@@ -110,21 +123,242 @@ def _steps_per_epoch(run: Path) -> int:
     raise ValueError(f"{run}/log.jsonl has no finished epoch")
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--run", required=True, help="a finished run folder, e.g. runs/idols")
-    parser.add_argument("--out", default=str(HERE), help="where to write (default: docs/img)")
-    args = parser.parse_args(argv)
-    run, out = Path(args.run), Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+# -- chapters 10 and 12: the latent space and the metrics -----------------------------------------
+
+#: Idols of the grid ``sample --numbered --seed 0`` used by the pictures (picked by eye on it).
+INTERPOLATION_PAIRS = "12,42,23,1,49,14,39,60"  # blond > black, blond bob > orange twin tails, ...
+EDITED_IDOLS = "1,3,5,14,16,29,39,56"  # none of them blond
+EXEMPLARS_PLUS, EXEMPLARS_MINUS = "12,23,49", "2,42,52"  # three blond idols, three black-haired ones
+EDIT_STRENGTHS = "0,0.5,1,1.5,2,2.5,3,4"
+
+
+def _minigan(*argv) -> None:
+    """Run ``python -m minigan ARGV`` in this process; stop on failure."""
+    from minigan import cli  # noqa: PLC0415
+
+    argv = [str(a) for a in argv]
+    print("  python -m minigan " + " ".join(argv), flush=True)
+    status = cli.main(argv)
+    if status:
+        raise SystemExit(f"python -m minigan {argv[0]} failed with status {status}")
+
+
+def _vector(ctx, name: str) -> Path:
+    """The attribute vector ``name`` of the chapters (made once, kept in the work folder)."""
+    path = ctx.work / f"{name}.npz"
+    if path.exists():
+        return path
+    labels = ["--from-labels", "--classifier", ctx.classifier, "--n", 10000]
+    recipes = {
+        "blond_black": [*labels, "--plus", "blond", "--minus", "black"],  # the blog's recipe
+        "blond_rest": [*labels, "--plus", "blond", "--minus", "rest"],
+        "blond_rest_balanced": [*labels, "--plus", "blond", "--minus", "rest", "--balance", "hair_style"],
+        "blond_exemplars": ["--plus", EXEMPLARS_PLUS, "--minus", EXEMPLARS_MINUS],
+    }
+    _minigan("vector", "--checkpoint", ctx.run, *recipes[name], "--name", "blond", "--out", path)
+    return path
+
+
+def _evaluation(ctx) -> Path:
+    """``evaluate`` of the final generator with the blog's blond vector (made once)."""
+    folder = ctx.work / "evaluation"
+    if not (folder / "figures.json").exists():
+        _minigan("evaluate", "--checkpoint", ctx.run, "--classifier", ctx.classifier, "--n", 1000,
+                 "--vector", _vector(ctx, "blond_black"), "--strengths", EDIT_STRENGTHS, "--out", folder)
+    return folder
+
+
+def _save(picture: Image.Image, path: Path) -> Path:
+    _palette(picture).save(path, optimize=True)
+    return path
+
+
+def latent_interpolate(ctx) -> list[Path]:
+    """Four spherical interpolations (the blog's figure)."""
+    work = ctx.work / "interpolate_slerp.png"
+    _minigan("interpolate", "--checkpoint", ctx.run, "--idols", INTERPOLATION_PAIRS, "--steps", 10,
+             "--gif-frames", 0, "--out", work)
+    return [_save(Image.open(work), ctx.out / "latent_interpolate_slerp.png")]
+
+
+def latent_linear_vs_slerp(ctx) -> list[Path]:
+    """The same two pairs, along the straight line and along the great circle, row above row."""
+    import numpy as np  # noqa: PLC0415
+
+    from minigan.checkpoint import load_generator  # noqa: PLC0415
+    from minigan.latent import idol_noise, interpolation_strips, labelled_grid  # noqa: PLC0415
+
+    G, _ = load_generator(ctx.run)
+    rows, labels = [], []
+    for a, b in ((0, 1), (12, 42)):
+        z = idol_noise(G.nz, [a, b])  # (2, nz)
+        for method in ("linear", "slerp"):
+            rows.append(interpolation_strips(G, z[:1], z[1:], 9, method)[0])  # (9, S, S, 3)
+            labels.append(f"#{a} > #{b} {method}")
+    columns = ["A"] + [f"{t:.3g}" for t in np.linspace(0, 1, 9)[1:-1]] + ["B"]
+    return [_save(labelled_grid(np.stack(rows), labels, columns, scale=2), ctx.out / "latent_linear_vs_slerp.png")]
+
+
+def latent_morph(ctx) -> list[Path]:
+    """The four interpolations as a GIF, there and back, at the icons' own size (64x64).
+
+    Twelve steps and one palette of 128 colours for every frame keep it small: the idols' fine
+    texture compresses badly in a GIF.
+    """
+    import numpy as np  # noqa: PLC0415
+
+    from minigan.checkpoint import load_generator  # noqa: PLC0415
+    from minigan.latent import idol_noise, interpolation_strips, parse_ints  # noqa: PLC0415
+    from minigan.viz import image_grid  # noqa: PLC0415
+
+    G, _ = load_generator(ctx.run)
+    z = idol_noise(G.nz, parse_ints(INTERPOLATION_PAIRS, "pairs"))  # (8, nz)
+    steps = 12
+    frames = interpolation_strips(G, z[0::2], z[1::2], steps, "slerp")  # (4, steps, S, S, 3)
+    pictures = [image_grid(frames[:, k], nrow=4) for k in range(steps)]
+    pictures += pictures[-2:0:-1]  # and back
+    everything = Image.fromarray(np.concatenate([np.asarray(p) for p in pictures]))
+    palette = everything.quantize(colors=128, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    pictures = [p.quantize(palette=palette, dither=Image.Dither.NONE) for p in pictures]
+    durations = [110] * len(pictures)
+    durations[0] = durations[steps - 1] = 700  # linger on A and on B
+    path = ctx.out / "latent_morph.gif"
+    pictures[0].save(path, save_all=True, append_images=pictures[1:], duration=durations, loop=0, optimize=True)
+    return [path]
+
+
+def latent_numbered(ctx) -> list[Path]:
+    """The numbered grid the exemplars were picked from."""
+    work = ctx.work / "numbered.png"
+    _minigan("sample", "--checkpoint", ctx.run, "--numbered", "--n", 64, "--scale", 1, "--out", work)
+    return [_save(Image.open(work), ctx.out / "latent_numbered.png")]
+
+
+def _edit(ctx, vector: str, picture: str) -> list[Path]:
+    work = ctx.work / f"edit_{vector}.png"
+    _minigan("edit", "--checkpoint", ctx.run, "--vector", _vector(ctx, vector), "--strengths", "-1.5,0,1.5",
+             "--idols", EDITED_IDOLS, "--out", work)
+    return [_save(Image.open(work), ctx.out / picture)]
+
+
+def latent_edit_blond(ctx) -> list[Path]:
+    """The blog's figure: the blond vector (blond minus black, from labels) subtracted and added."""
+    return _edit(ctx, "blond_black", "latent_edit_blond.png")
+
+
+def latent_edit_exemplars(ctx) -> list[Path]:
+    """The same with the vector from three exemplars per side."""
+    return _edit(ctx, "blond_exemplars", "latent_edit_exemplars.png")
+
+
+def latent_edit_compare(ctx) -> list[Path]:
+    """The same idols edited at strength 1.5 by each of the four blond vectors."""
+    import numpy as np  # noqa: PLC0415
+
+    from minigan.checkpoint import load_generator  # noqa: PLC0415
+    from minigan.latent import edit_images, idol_noise, labelled_grid, load_vector, parse_ints  # noqa: PLC0415
+
+    G, _ = load_generator(ctx.run)
+    idols = parse_ints(EDITED_IDOLS, "idols")
+    z = idol_noise(G.nz, idols)  # (8, nz)
+    names = {"blond_black": "blond - black", "blond_rest": "blond - rest",
+             "blond_rest_balanced": "balanced", "blond_exemplars": "exemplars"}
+    rows, labels = [edit_images(G, z, np.zeros(G.nz, np.float32), [0])[0]], ["original"]
+    for name, label in names.items():
+        rows.append(edit_images(G, z, load_vector(_vector(ctx, name)).vector, [1.5])[0])  # (8, S, S, 3)
+        labels.append(f"+1.5 {label}")
+    picture = labelled_grid(np.stack(rows), labels, [f"#{i}" for i in idols], scale=2)
+    return [_save(picture, ctx.out / "latent_edit_compare.png")]
+
+
+def latent_edit_success(ctx) -> list[Path]:
+    """``evaluate --vector``'s edit-success plot for the blog's vector."""
+    return [_save(Image.open(_evaluation(ctx) / "edit_success.png"), ctx.out / "latent_edit_success.png")]
+
+
+def measure_pictures(ctx) -> list[Path]:
+    """``evaluate``'s attribute histograms and nearest real images of the final generator."""
+    folder = _evaluation(ctx)
+    return [_save(Image.open(folder / f"{name}.png"), ctx.out / f"measure_{name}.png")
+            for name in ("attributes", "nearest_pixels", "nearest_features")]
+
+
+def measure_checkpoints(ctx) -> list[Path]:
+    """Eight idols (the same noise) from the untrained generator and three checkpoints of the run."""
+    import numpy as np  # noqa: PLC0415
+
+    from minigan.checkpoint import load_generator  # noqa: PLC0415
+    from minigan.data import to_images  # noqa: PLC0415
+    from minigan.latent import labelled_grid  # noqa: PLC0415
+    from minigan.sampling import generate, noise  # noqa: PLC0415
+    from minigan.train import TrainConfig, Trainer  # noqa: PLC0415
+
+    untrained = ctx.work / "untrained" / "checkpoints" / "last.npz"
+    if not untrained.exists():  # the generator the default run started from (same seed, same settings)
+        Trainer(TrainConfig(out=str(ctx.work), name="untrained"), stream=io.StringIO()).save()
+    checkpoints = [("untrained", untrained)] + [
+        (f"epoch {e}", ctx.run / "checkpoints" / f"epoch_{e:03d}.npz") for e in (15, 30, 60)]
+    rows = []
+    for _, path in checkpoints:
+        G, _ = load_generator(path)
+        rows.append(to_images(generate(G, noise(np.random.default_rng(0), 8, G.nz))))  # (8, S, S, 3)
+    picture = labelled_grid(np.stack(rows), [label for label, _ in checkpoints], None, scale=1)
+    return [_save(picture, ctx.out / "measure_checkpoints.png")]
+
+
+def run_pictures(ctx) -> list[Path]:
+    """Chapter 8's pictures: the progress GIF and strip, the last grid, the fooled gallery, the losses."""
+    run, out = ctx.run, ctx.out
     last_grid = sorted(g for g in (run / "samples").glob("epoch_*.png") if re.fullmatch(r"epoch_\d{3}", g.stem))[-1]
     written = [progress_gif(run, out), progress_strip(run, out)]
     for source, name in ((last_grid, "run_samples.png"), (run / "fooled.png", "run_fooled.png"),
                          (run / "losses.png", "run_losses.png")):
         _palette(Image.open(source)).save(out / name, optimize=True)
         written.append(out / name)
-    for path in written:
-        print(f"{path} ({path.stat().st_size // 1024} KiB)")
+    return written
+
+
+FIGURES = {
+    "run": run_pictures,
+    "latent_interpolate": latent_interpolate,
+    "latent_linear_vs_slerp": latent_linear_vs_slerp,
+    "latent_morph": latent_morph,
+    "latent_numbered": latent_numbered,
+    "latent_edit_blond": latent_edit_blond,
+    "latent_edit_exemplars": latent_edit_exemplars,
+    "latent_edit_compare": latent_edit_compare,
+    "latent_edit_success": latent_edit_success,
+    "measure_pictures": measure_pictures,
+    "measure_checkpoints": measure_checkpoints,
+}
+
+
+@dataclass
+class Context:
+    run: Path  # the run folder
+    out: Path  # where the docs' pictures go
+    classifier: Path  # the attribute classifier
+    work: Path  # intermediate outputs: vectors, the evaluation, full-size pictures
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--run", required=True, help="a finished run folder, e.g. runs/idols")
+    parser.add_argument("--out", default=str(HERE), help="where to write (default: docs/img)")
+    parser.add_argument("--classifier", default="runs/classifier.npz",
+                        help="the attribute classifier (default runs/classifier.npz)")
+    parser.add_argument("--work", default=None, help="intermediate outputs (default RUN/docs_figures)")
+    parser.add_argument("--only", action="append", choices=sorted(FIGURES),
+                        help="draw only this picture (repeatable; default: all)")
+    args = parser.parse_args(argv)
+    run = Path(args.run)
+    ctx = Context(run, Path(args.out), Path(args.classifier), Path(args.work) if args.work else run / "docs_figures")
+    ctx.out.mkdir(parents=True, exist_ok=True)
+    ctx.work.mkdir(parents=True, exist_ok=True)
+    for name in args.only or FIGURES:
+        print(f"{name}:", flush=True)
+        for path in FIGURES[name](ctx):
+            print(f"  {path} ({path.stat().st_size // 1024} KiB)", flush=True)
     return 0
 
 
