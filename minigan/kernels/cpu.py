@@ -100,16 +100,17 @@ def _in_layout(a, layout):
 
 
 @njit(**_JIT)
-def _im2col_nhwc_kernel(x, c, kh, kw, stride, padding, oh, ow, cols):
-    """``cols[(n, oh, ow), (i, j, c)] = x[n, oh*stride + i - padding, (ow*stride + j - padding)*C + c]``
-    for ``x (N, H, W*C)`` (zero outside the image). One output row ``(n, oh)`` per iteration:
-    no two iterations write the same memory.
+def _im2col_nhwc_kernel(x, kh, kw, stride, padding, oh, ow, cols):
+    """``cols[(n, oh, ow), (i, j, c)] = x[n, oh*stride + i - padding, ow*stride + j - padding, c]``
+    (zero outside the image). One output row ``(n, oh)`` per iteration: no two iterations write
+    the same memory.
 
-    In both arrays the ``(j, c)`` values of one kernel row ``i`` are neighbours, so a kernel row
-    that lies inside the image is one copy of ``KW*C`` contiguous values.
+    Each kernel tap copies the ``C`` values of one pixel. With few channels (the RGB input) the
+    ``KW`` taps of a kernel row that lies inside the image are copied as one run of ``KW*C``
+    values instead (in both arrays they are neighbours); with many, the per-tap copy is faster.
     """
-    n, h, wc = x.shape
-    w = wc // c
+    n, h, w, c = x.shape
+    rows = x.reshape((n, h, w * c))  # the same memory: one image row of W*C values
     run = kw * c  # values in one kernel row of a patch
     for r in prange(n * oh):
         b = r // oh
@@ -119,24 +120,22 @@ def _im2col_nhwc_kernel(x, c, kh, kw, stride, padding, oh, ow, cols):
             w0 = xo * stride - padding  # image column under kernel column j = 0
             for i in range(kh):
                 hy = y * stride + i - padding
-                out = dst[i * run:(i + 1) * run]  # (KW*C,): kernel row i of the patch
-                if hy < 0 or hy >= h:  # the whole kernel row is on the padding
+                if c < 16 and 0 <= hy < h and w0 >= 0 and w0 + kw <= w:
+                    src_run = rows[b, hy, w0 * c:(w0 + kw) * c]  # (KW*C,): contiguous
+                    out_run = dst[i * run:(i + 1) * run]
                     for t in range(run):
-                        out[t] = 0
-                elif w0 >= 0 and w0 + kw <= w:  # the whole kernel row is inside the image
-                    src = x[b, hy, w0 * c:(w0 + kw) * c]
-                    for t in range(run):
-                        out[t] = src[t]
-                else:  # at the left or right edge: tap by tap
-                    for j in range(kw):
-                        wx = w0 + j
-                        if wx < 0 or wx >= w:
-                            for t in range(c):
-                                out[j * c + t] = 0
-                        else:
-                            src = x[b, hy, wx * c:(wx + 1) * c]
-                            for t in range(c):
-                                out[j * c + t] = src[t]
+                        out_run[t] = src_run[t]
+                    continue
+                for j in range(kw):
+                    wx = w0 + j
+                    start = (i * kw + j) * c
+                    if hy < 0 or hy >= h or wx < 0 or wx >= w:  # the tap is on the padding
+                        for t in range(c):
+                            dst[start + t] = 0
+                    else:
+                        src = x[b, hy, wx]  # (C,)
+                        for t in range(c):
+                            dst[start + t] = src[t]
 
 
 def im2col_nhwc(x, kh: int, kw: int, stride: int, padding: int, out=None):
@@ -149,7 +148,7 @@ def im2col_nhwc(x, kh: int, kw: int, stride: int, padding: int, out=None):
     elif out.shape != shape or out.dtype != x.dtype or not out.flags.c_contiguous:
         raise ValueError(f"im2col_nhwc: out must be a C-contiguous {shape} {x.dtype} array, "
                          f"got {out.shape} {out.dtype}")
-    _im2col_nhwc_kernel(_contiguous(x).reshape(n, h, w * c), c, kh, kw, stride, padding, oh, ow, out)
+    _im2col_nhwc_kernel(_contiguous(x), kh, kw, stride, padding, oh, ow, out)
     return out
 
 
