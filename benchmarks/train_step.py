@@ -17,7 +17,9 @@ How it measures (read this before quoting a number):
   library's idle threads (OpenBLAS's and OpenMP's spin for a while after each call) never
   steal the next one's CPU: each is timed as it runs on its own.
 * ``vs_torch`` is PyTorch's median step time over this configuration's, in the same run
-  (above 1: minigan is faster). PyTorch runs as pytorch/examples does, in its default NCHW
+  (above 1: minigan is faster); ``vs_torch_paired`` is the median over the rounds of the
+  two step times of one round, which a change of the machine's load during the run moves
+  less. PyTorch runs as pytorch/examples does, in its default NCHW
   memory format; ``--torch-channels-last`` adds a PyTorch run in its channels_last format
   (what minigan's layers use) and ``vs_torch_channels_last``.
 * ``gflop_per_step`` is the nominal work of a step, from the layer shapes: D runs 3 forward
@@ -147,10 +149,14 @@ class MiniganRun:
 class TorchRun:
     """pytorch/examples' DCGAN step on the same networks (weights copied from a minigan pair)."""
 
-    def __init__(self, batch, device="cpu", weights_from=None, seed=0, channels_last=False):
+    def __init__(self, batch, device="cpu", weights_from=None, seed=0, channels_last=False, tf32=False):
         import numpy as np
         import torch
         from torch import nn
+
+        if device == "gpu":  # full float32 unless asked (cuDNN's own default is TF32 on)
+            torch.backends.cuda.matmul.allow_tf32 = tf32
+            torch.backends.cudnn.allow_tf32 = tf32
 
         torch.set_num_threads(2)
         self.torch, self.batch = torch, batch
@@ -290,12 +296,12 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / scale
 
 
-def child_memory(impl, kernels_mode, batch, steps, device):
+def child_memory(impl, kernels_mode, batch, steps, device, tf32=False):
     """Run in a fresh process: import, build, warm up, ``steps`` steps; print the RSS figures."""
     if impl.startswith("torch"):
         import torch  # noqa: F401
         rss_import = peak_rss_mb()
-        run = TorchRun(batch, device, channels_last=impl == "torch-channels-last")
+        run = TorchRun(batch, device, channels_last=impl == "torch-channels-last", tf32=tf32)
     else:
         sys.path.insert(0, ROOT)
         import minigan.nn  # noqa: F401
@@ -309,9 +315,9 @@ def child_memory(impl, kernels_mode, batch, steps, device):
     print(json.dumps({"peak_rss_mb": round(peak_rss_mb(), 1), "rss_after_import_mb": round(rss_import, 1)}))
 
 
-def measure_memory(impl, kernels_mode, batch, steps, device):
+def measure_memory(impl, kernels_mode, batch, steps, device, tf32=False):
     cmd = [sys.executable, os.path.abspath(__file__), "--child-memory", impl, kernels_mode or "-", str(batch),
-           str(steps), "--device", device]
+           str(steps), "--device", device] + (["--tf32"] if tf32 else [])
     out = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if out.returncode != 0:
         return {"memory_error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}"}
@@ -332,6 +338,10 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=7, help="timed steps per configuration (median reported)")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--device", default="cpu", help="cpu, or gpu (needs CuPy and an NVIDIA GPU)")
+    parser.add_argument("--tf32", action="store_true",
+                        help="GPU only: let both libraries multiply float32 matrices on TF32 tensor cores "
+                             "(CUPY_TF32=1; PyTorch's allow_tf32 for matmul and cuDNN). Without it both "
+                             "compute in full float32 (PyTorch's cuDNN TF32 default is turned off)")
     parser.add_argument("--no-memory", action="store_true", help="skip the separate peak-memory processes")
     parser.add_argument("--sample", type=int, default=64, help="images in the sampling measurement (0: skip)")
     parser.add_argument("--child-memory", nargs=4, metavar=("IMPL", "KERNELS", "BATCH", "STEPS"), help=argparse.SUPPRESS)
@@ -341,6 +351,8 @@ def main(argv=None):
     from minigan.backend import DeviceError, get_cupy, normalize_device
 
     args.device = normalize_device(args.device)
+    if args.device == "gpu":  # read by CuPy when it creates its cuBLAS handle: set before importing it
+        os.environ["CUPY_TF32"] = "1" if args.tf32 else "0"
     if args.device == "gpu":
         try:
             get_cupy()
@@ -349,14 +361,15 @@ def main(argv=None):
             return 2
     if args.child_memory:
         impl, kernels_mode, batch, steps = args.child_memory
-        child_memory(impl, None if kernels_mode == "-" else kernels_mode, int(batch), int(steps), args.device)
+        child_memory(impl, None if kernels_mode == "-" else kernels_mode, int(batch), int(steps), args.device,
+                     args.tf32)
         return 0
 
     print(json.dumps(environment(args)), flush=True)
     for batch in args.batch:
         runs = [MiniganRun(batch, k, args.device) for k in args.kernels]
-        torch_run = TorchRun(batch, args.device, weights_from=runs[0]) if args.torch else None
-        torch_cl = (TorchRun(batch, args.device, weights_from=runs[0], channels_last=True)
+        torch_run = TorchRun(batch, args.device, weights_from=runs[0], tf32=args.tf32) if args.torch else None
+        torch_cl = (TorchRun(batch, args.device, weights_from=runs[0], channels_last=True, tf32=args.tf32)
                     if args.torch and args.torch_channels_last else None)
         configs = runs + [run for run in (torch_run, torch_cl) if run is not None]
         for run in configs:  # warm-up (compiles numba kernels on first use, fills caches)
@@ -373,16 +386,21 @@ def main(argv=None):
         gflop = step_gflop(runs[0].G, runs[0].D, batch)
         for run in configs:
             ms = statistics.median(times[id(run)]) * 1e3
-            line = {"what": "train_step", **run.describe(), "device": args.device, "batch": batch,
+            line = {"what": "train_step", **run.describe(), "device": args.device,
+                    "tf32": args.tf32 if args.device == "gpu" else None, "batch": batch,
                     "ms_per_step": round(ms, 1), "ms_min": round(min(times[id(run)]) * 1e3, 1),
                     "images_per_s": round(batch / ms * 1e3, 1), "gflop_per_step": round(gflop, 1),
                     "gflop_per_s": round(gflop / ms * 1e3, 1), "steps": args.steps,
                     "vs_torch": round(torch_ms / ms, 3) if torch_ms else None}
+            if torch_run:  # the same ratio round by round (neighbours in time share the machine's load)
+                line["vs_torch_paired"] = round(statistics.median(
+                    t / m for t, m in zip(times[id(torch_run)], times[id(run)])), 3)
             if torch_cl_ms:
                 line["vs_torch_channels_last"] = round(torch_cl_ms / ms, 3)
             if not args.no_memory:
                 impl = {id(torch_run): "torch", id(torch_cl): "torch-channels-last"}.get(id(run), "minigan")
-                line.update(measure_memory(impl, getattr(run, "kernels_mode", None), batch, args.warmup + 2, args.device))
+                line.update(measure_memory(impl, getattr(run, "kernels_mode", None), batch, args.warmup + 2, args.device,
+                                           args.tf32))
             print(json.dumps(line), flush=True)
         if args.sample:
             samples = {id(run): [] for run in configs}
