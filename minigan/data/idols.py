@@ -240,7 +240,8 @@ def make_cast(seed: int = 0, n_characters: int = N_CHARACTERS) -> list[Character
 
     Hair colours follow :data:`HAIR_COLOR_COUNTS` (scaled when ``n_characters`` differs from
     203); the other attributes are spread evenly (or by their weights). Each attribute is
-    shuffled independently, so attributes are uncorrelated across the cast.
+    shuffled independently, so no attribute is designed to predict another (with ~26 characters
+    per hair colour, chance still leaves some combinations out, e.g. no blond hime cut at seed 0).
     """
     if int(seed) < 0:
         raise DatasetError(f"the idol set's seed must be a non-negative integer, got {seed}")
