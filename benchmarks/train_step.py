@@ -157,6 +157,7 @@ class TorchRun:
         if device == "gpu":  # full float32 unless asked (cuDNN's own default is TF32 on)
             torch.backends.cuda.matmul.allow_tf32 = tf32
             torch.backends.cudnn.allow_tf32 = tf32
+            torch.backends.cudnn.benchmark = True  # as pytorch/examples' dcgan: fastest algorithms
 
         torch.set_num_threads(2)
         self.torch, self.batch = torch, batch
@@ -174,12 +175,14 @@ class TorchRun:
             nn.Conv2d(NDF * 4, NDF * 8, 4, 2, 1, bias=False), nn.BatchNorm2d(NDF * 8), nn.LeakyReLU(0.2, inplace=True),
             nn.Conv2d(NDF * 8, 1, 4, 1, 0, bias=False))
         if weights_from is not None:  # the same starting point as minigan's run
+            from minigan.backend import to_numpy
             names = {"W": "weight", "gamma": "weight", "beta": "bias"}
             with torch.no_grad():
                 for ours, theirs in ((weights_from.G, self.G), (weights_from.D, self.D)):
                     for layer, tlayer in zip(ours.layers, theirs):
                         for key, value in layer.params.items():
-                            getattr(tlayer, names[key]).copy_(torch.from_numpy(np.asarray(value)))
+                            # to_numpy: a CuPy array never converts to NumPy implicitly
+                            getattr(tlayer, names[key]).copy_(torch.from_numpy(to_numpy(value)))
         self.G.to(self.dev), self.D.to(self.dev)
         self.loss = nn.BCEWithLogitsLoss()
         self.opt_g = torch.optim.Adam(self.G.parameters(), 2e-4, betas=(0.5, 0.999))
@@ -275,6 +278,15 @@ def environment(args):
         env["torch"] = torch.__version__
         env["torch_threads"] = 2
         env["torch_mkldnn"] = bool(torch.backends.mkldnn.is_available())
+        if args.device == "gpu":
+            env["torch_cuda"], env["cudnn"] = torch.version.cuda, torch.backends.cudnn.version()
+    if args.device == "gpu":
+        from minigan.backend import get_cupy
+
+        cp = get_cupy()
+        env["gpu"] = cp.cuda.runtime.getDeviceProperties(cp.cuda.Device().id)["name"].decode()
+        env["cupy"], env["cuda_runtime"] = cp.__version__, cp.cuda.runtime.runtimeGetVersion()
+        env["CUPY_TF32"] = os.environ.get("CUPY_TF32")
     return env
 
 
@@ -379,7 +391,7 @@ def main(argv=None):
         for r in range(args.steps):
             order = configs[r % len(configs):] + configs[:r % len(configs)]  # rotate who goes first
             for run in order:
-                time.sleep(PAUSE_S)
+                time.sleep(PAUSE_S if args.device == "cpu" else 0)  # a GPU has no idle threads to wait for
                 times[id(run)].append(run.step())
         torch_ms = statistics.median(times[id(torch_run)]) * 1e3 if torch_run else None
         torch_cl_ms = statistics.median(times[id(torch_cl)]) * 1e3 if torch_cl else None
