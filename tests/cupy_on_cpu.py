@@ -104,8 +104,9 @@ class _Kernel:
             for (raw, typ, name), a in zip(self.ins, args):
                 if typ == "T" and isinstance(a, np.generic):
                     return a.dtype
-            raise TypeError(f"{self.name}: cannot tell what T is")
-        return t
+            if any(typ == "T" for _, typ, _ in self.ins + self.outs):
+                raise TypeError(f"{self.name}: cannot tell what T is")
+        return t  # None: the kernel has no T
 
     @staticmethod
     def _dtype(typ, t):
@@ -116,7 +117,7 @@ class _Kernel:
         return _CTYPES_SCALAR[ctype](self._dtype(typ, t).type(value).item())
 
     def _head(self, t):
-        return _PRELUDE + f"typedef {_CTYPE[t]} T;\n" + self.preamble + "\n"
+        return _PRELUDE + (f"typedef {_CTYPE[t]} T;\n" if t is not None else "") + self.preamble + "\n"
 
 
 class ElementwiseKernel(_Kernel):
@@ -162,7 +163,7 @@ class ElementwiseKernel(_Kernel):
             outs.append(out)
             work.append(out if out.flags.c_contiguous else np.ascontiguousarray(out))
         source = self.source(t, scalars)
-        self.sources[_CTYPE[t]] = source
+        self.sources[_CTYPE.get(t, "none")] = source
         fn = getattr(_compile(source), self.name)
         fn(ctypes.c_longlong(int(np.prod(shape))),
            *[a if not isinstance(a, np.ndarray) else ctypes.c_void_p(a.ctypes.data) for a in call],
@@ -238,7 +239,7 @@ class ReductionKernel(_Kernel):
                 raise ValueError(f"{self.name}: output {name} is {out.shape} {out.dtype}, expected {out_shape}")
         work = [o if o.flags.c_contiguous else np.ascontiguousarray(o) for o in outs]
         source = self.source(t, scalars)
-        self.sources[_CTYPE[t]] = source
+        self.sources[_CTYPE.get(t, "none")] = source
         getattr(_compile(source), self.name)(
             ctypes.c_longlong(outer), ctypes.c_longlong(inner),
             *[a if not isinstance(a, np.ndarray) else ctypes.c_void_p(a.ctypes.data) for a in call],

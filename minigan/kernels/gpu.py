@@ -5,9 +5,9 @@ Each public function here has the signature and the result of its namesake in ``
 loops: this file follows it function for function). What changes on a GPU is the unit of work:
 
 * **One thread per output element.** Every kernel is a CuPy ``ElementwiseKernel`` over its
-  output (one column-matrix entry, one pixel, one parameter) or a ``ReductionKernel`` over the
-  rows of a ``(P, C)`` matrix (one channel's sums). No thread adds into memory another thread
-  writes: no atomics, no races, the same bits on every run.
+  output (one column-matrix entry, one pixel, one parameter, one channel's sum over a group of
+  rows) or a ``ReductionKernel`` (the groups' sums of a channel). No thread adds into memory
+  another thread writes: no atomics, no races, the same bits on every run.
 * **col2im gathers.** Chainer's way: the thread of pixel ``(n, y, x, c)`` walks the few patches
   that cover it and sums their entries, in the order the reference adds them, so the result
   equals the reference's bit for bit (only additions, in the same order).
@@ -17,7 +17,8 @@ loops: this file follows it function for function). What changes on a GPU is the
   into one kernel each.
 * **No fused multiply-adds the reference does not do** (``--fmad=false``), as ``cpu.py`` turns
   off ``fastmath``: the element-wise kernels give the reference's bits; the channel sums of
-  batch norm are float64, so they agree with NumPy's float32 sums to float32 rounding.
+  batch norm are float64 (as in ``cpu.py``, but added in groups of rows), so they agree with
+  NumPy's float32 sums to float32 rounding.
 
 Compilation: CuPy compiles each kernel on its first call, once per dtype (float32 in training,
 float64 in gradient checks), and caches the binary in memory and on disk
@@ -34,6 +35,7 @@ from __future__ import annotations
 
 import cupy as cp
 
+from . import reference
 from .reference import conv_output_size
 
 __all__ = [
@@ -49,6 +51,8 @@ __all__ = [
 ]
 
 _OPTIONS = ("--fmad=false",)  # no contraction of a*b + c into one rounding: the reference's bits
+
+_INT_LIMIT = 2**31  # kernels index with C int: larger arrays go to the reference code
 
 _GEOMETRY = ("int32 height, int32 width, int32 channels, int32 kh, int32 kw, int32 stride, "
              "int32 padding, int32 out_h, int32 out_w")
@@ -86,16 +90,15 @@ _im2col_nhwc_kernel = cp.ElementwiseKernel(
     "raw T img, " + _GEOMETRY,
     "T cols",
     """
-    // i runs over cols (N*OH*OW, KH*KW*C) in C order: output pixel p = (n, oh, ow), tap (ki, kj, c)
-    const long long patch = (long long)kh * kw * channels;
-    const long long p = i / patch;
-    const int k = (int)(i - p * patch);
-    const int c = k % channels;
-    const int kj = (k / channels) % kw;
-    const int ki = k / (channels * kw);
-    const int ow = (int)(p % out_w);
-    const int oh = (int)((p / out_w) % out_h);
-    const long long n = p / ((long long)out_w * out_h);
+    // entry e of cols (N*OH*OW, KH*KW*C), in C order: output pixel p = (n, oh, ow), tap (ki, kj, c);
+    // int arithmetic (the wrapper checks every index fits): a GPU divides 64-bit integers slowly
+    const int e = (int)i;
+    const int patch = kh * kw * channels;
+    const int p = e / patch, k = e - p * patch;
+    const int c = k % channels, tap = k / channels;
+    const int kj = tap % kw, ki = tap / kw;
+    const int ow = p % out_w, q = p / out_w;
+    const int oh = q % out_h, n = q / out_h;
     const int iy = oh * stride + ki - padding;  // the input pixel under this tap
     const int ix = ow * stride + kj - padding;
     cols = (iy >= 0 && iy < height && ix >= 0 && ix < width)
@@ -117,6 +120,8 @@ def im2col_nhwc(x, kh: int, kw: int, stride: int, padding: int, out=None):
     elif out.shape != shape or out.dtype != x.dtype or not out.flags.c_contiguous:
         raise ValueError(f"im2col_nhwc: out must be a C-contiguous {shape} {x.dtype} array, "
                          f"got {out.shape} {out.dtype}")
+    if max(out.size, x.size) >= _INT_LIMIT:  # the kernel's int indices would overflow
+        return reference.im2col_nhwc(x, kh, kw, stride, padding, out=out)
     _im2col_nhwc_kernel(cp.ascontiguousarray(x).reshape(-1), h, w, c, kh, kw, stride, padding, oh, ow, out)
     return out
 
@@ -125,18 +130,17 @@ _col2im_nhwc_kernel = cp.ElementwiseKernel(
     "raw T cols, " + _GEOMETRY,
     "T img",
     """
-    // i runs over img (N, H, W, C) in C order; (iy, ix) is the pixel in the padded image
-    const int c = i % channels;
-    const long long pixel = i / channels;
-    const int ix = (int)(pixel % width) + padding;
-    const int iy = (int)((pixel / width) % height) + padding;
-    const long long n = pixel / ((long long)width * height);
+    // entry e of img (N, H, W, C), in C order; (iy, ix) is its pixel in the padded image
+    const int e = (int)i;
+    const int c = e % channels, pixel = e / channels;
+    const int ix = pixel % width + padding, q = pixel / width;
+    const int iy = q % height + padding, n = q / height;
     // the patches (oh, ow) whose taps reach the pixel: oh*stride <= iy < oh*stride + kh
     const int oh_first = iy < kh ? 0 : (iy - kh) / stride + 1;
     const int oh_stop = min(iy / stride + 1, out_h);
     const int ow_first = ix < kw ? 0 : (ix - kw) / stride + 1;
     const int ow_stop = min(ix / stride + 1, out_w);
-    const long long patch = (long long)kh * kw * channels;
+    const int patch = kh * kw * channels;
     T sum = 0;
     // (oh, ow) ascending meets the taps (ki, kj) descending: the reference's order of additions
     for (int oh = oh_first; oh < oh_stop; ++oh) {
@@ -161,33 +165,99 @@ def col2im_nhwc(cols, x_shape, kh: int, kw: int, stride: int, padding: int):
     ow = conv_output_size(w, kw, stride, padding)
     if cols.shape != (n * oh * ow, kh * kw * c):
         raise ValueError(f"col2im_nhwc: cols has shape {cols.shape}, expected {(n * oh * ow, kh * kw * c)}")
+    if cols.size >= _INT_LIMIT:  # the kernel's int indices would overflow
+        return reference.col2im_nhwc(cols, x_shape, kh, kw, stride, padding)
     x = cp.empty((n, h, w, c), dtype=cols.dtype)
     _col2im_nhwc_kernel(cp.ascontiguousarray(cols).reshape(-1), h, w, c, kh, kw, stride, padding, oh, ow, x)
     return x
 
 
 # -- batch normalisation (channels last) -----------------------------------------------------------
+#
+# The per-channel sums run over the P = N*H*W rows of a (P, C) matrix. A reduction down the rows
+# gives CuPy only C/32 thread blocks (2 for a 64-channel layer: the GPU would idle), so they run
+# in two stages, in float64 and in a fixed order (the same bits every run):
+#   1. one thread per (row group g, channel c) sums its channel over the group's rows (the threads
+#      of a warp read neighbouring channels of one row: coalesced), into partial sums (G, C);
+#   2. a reduction adds the G partial sums of each channel.
 
-# Two float64 sums carried through one reduction (CuPy reduces one value per output; this is it).
-# _column_moments: sum(d) and sum(d**2) over the rows of x (P, C), d = x - shift, as cpu._column_moments.
 _SUM_PAIR = """
 struct SumPair { double x, y; };
 __device__ SumPair sum_pair(double x, double y) { SumPair s; s.x = x; s.y = y; return s; }
 __device__ SumPair operator+(SumPair a, SumPair b) { return sum_pair(a.x + b.x, a.y + b.y); }
 """
 
-_column_moments = cp.ReductionKernel(
-    "T x, T shift",
+_column_moments_partial = cp.ElementwiseKernel(
+    "raw T x, raw T shift, int32 rows, int32 channels, int32 group",
     "float64 s1, float64 s2",
-    "sum_pair((double)x - (double)shift, ((double)x - (double)shift) * ((double)x - (double)shift))",
+    """
+    // i = g*C + c: sum(d) and sum(d*d), d = x - shift, over the rows [g*group, (g+1)*group) of channel c
+    const int c = (int)i % channels;
+    const int first = (int)i / channels * group;
+    const int stop = min(first + group, rows);
+    const double sh = (double)shift[c];
+    double a = 0, b = 0;
+    for (int r = first; r < stop; ++r) {
+        const double d = (double)x[r * channels + c] - sh;
+        a += d;
+        b += d * d;
+    }
+    s1 = a;
+    s2 = b;
+    """,
+    "minigan_column_moments_partial",
+    options=_OPTIONS,
+)
+
+_batch_norm_backward_partial = cp.ElementwiseKernel(
+    "raw T dy, raw T x, raw T mean, raw T inv_std, int32 rows, int32 channels, int32 group",
+    "float64 s1, float64 s2",
+    """
+    // i = g*C + c: sum(dy) and sum(dy * xhat), xhat = (x - mean) * inv_std, over group g's rows
+    const int c = (int)i % channels;
+    const int first = (int)i / channels * group;
+    const int stop = min(first + group, rows);
+    const T m = mean[c], s = inv_std[c];
+    double a = 0, b = 0;
+    for (int r = first; r < stop; ++r) {
+        const T g = dy[r * channels + c];
+        const T xhat = (x[r * channels + c] - m) * s;
+        a += (double)g;
+        b += (double)g * (double)xhat;
+    }
+    s1 = a;
+    s2 = b;
+    """,
+    "minigan_batch_norm_backward_partial",
+    options=_OPTIONS,
+)
+
+_sum_partials = cp.ReductionKernel(
+    "float64 p1, float64 p2",
+    "float64 s1, float64 s2",
+    "sum_pair(p1, p2)",
     "a + b",
     "(s1 = a.x, s2 = a.y)",
     "sum_pair(0, 0)",
-    "minigan_column_moments",
+    "minigan_sum_partials",
     reduce_type="SumPair",
     preamble=_SUM_PAIR,
     options=_OPTIONS,
 )
+
+
+def _column_sums(partial_kernel, arrays, rows, channels):
+    """Stage 1 and 2 above: the two float64 ``(C,)`` sums that ``partial_kernel`` defines over
+    the ``rows`` rows of its ``(rows, channels)`` raw arrays (raveled, C-contiguous)."""
+    groups = min(1024, max(1, rows // 64))  # >= 64 rows a thread; G*C threads, at most 1024 partials
+    group = -(-rows // groups)  # rows per group, rounded up: the last group may be short
+    partial1 = cp.empty((groups, channels), dtype=cp.float64)
+    partial2 = cp.empty((groups, channels), dtype=cp.float64)
+    partial_kernel(*arrays, rows, channels, group, partial1, partial2)
+    s1, s2 = cp.empty(channels, dtype=cp.float64), cp.empty(channels, dtype=cp.float64)
+    _sum_partials(partial1, partial2, s1, s2, axis=0)
+    return s1, s2
+
 
 _batch_norm_statistics = cp.ElementwiseKernel(
     "float64 s1, float64 s2, T shift, float64 m, float64 eps",
@@ -215,35 +285,26 @@ _scale_shift_kernel = cp.ElementwiseKernel(
 def batch_norm_forward_train(x, gamma, beta, eps: float):
     """Mirrors :func:`minigan.kernels.reference.batch_norm_forward_train` as
     ``cpu.batch_norm_forward_train`` does: the statistics in one pass over ``x`` (float64 sums of
-    ``x - x[0]``: see ``cpu._batch_norm_statistics``), then ``y`` in one more. Three launches."""
+    ``x - x[0]``: see ``cpu._batch_norm_statistics``), then ``y`` in one more."""
+    if x.size >= _INT_LIMIT:  # the kernels' int indices would overflow
+        return reference.batch_norm_forward_train(x, gamma, beta, eps)
     n, c, h, w = x.shape
     x2 = cp.ascontiguousarray(x.transpose(0, 2, 3, 1)).reshape(-1, c)  # (P, C), P = N*H*W; free if channels-last
     shift = x2[0]  # (C,): a sample near the mean keeps sum(d**2)/M - (sum(d)/M)**2 from cancelling
-    s1, s2 = cp.empty(c, dtype=cp.float64), cp.empty(c, dtype=cp.float64)
-    _column_moments(x2, shift, s1, s2, axis=0)
+    s1, s2 = _column_sums(_column_moments_partial, (x2.reshape(-1), shift), x2.shape[0], c)
     mean, var, inv_std = _batch_norm_statistics(s1, s2, shift, float(x2.shape[0]), float(eps))
     y2 = cp.empty_like(x2)
     _scale_shift_kernel(x2, mean, inv_std, cp.ascontiguousarray(gamma), cp.ascontiguousarray(beta), y2)
     return y2.reshape(n, h, w, c).transpose(0, 3, 1, 2), mean, inv_std, var  # (N, C, H, W), channels last
 
 
-_batch_norm_backward_sums = cp.ReductionKernel(
-    "T dy, T x, T mean, T inv_std",
-    "T dbeta, T dgamma",
-    "sum_pair((double)dy, (double)dy * (double)((x - mean) * inv_std))",
-    "a + b",
-    "(dbeta = (T)a.x, dgamma = (T)a.y)",
-    "sum_pair(0, 0)",
-    "minigan_batch_norm_backward_sums",
-    reduce_type="SumPair",
-    preamble=_SUM_PAIR,
-    options=_OPTIONS,
-)
-
 _batch_norm_backward_kernel = cp.ElementwiseKernel(
-    "T dy, T x, T mean, T inv_std, T gamma, T m, T dbeta, T dgamma",
+    "T dy, T x, T mean, T inv_std, T gamma, T m, float64 sum_dy, float64 sum_dy_xhat",
     "T dx",
-    "dx = (gamma * inv_std / m) * (m * dy - dbeta - (x - mean) * inv_std * dgamma)",
+    """
+    const T dbeta = (T)sum_dy, dgamma = (T)sum_dy_xhat;
+    dx = (gamma * inv_std / m) * (m * dy - dbeta - (x - mean) * inv_std * dgamma);
+    """,
     "minigan_batch_norm_backward",
     options=_OPTIONS,
 )
@@ -251,17 +312,20 @@ _batch_norm_backward_kernel = cp.ElementwiseKernel(
 
 def batch_norm_backward_train(dy, x, mean, inv_std, gamma):
     """Mirrors :func:`minigan.kernels.reference.batch_norm_backward_train` as
-    ``cpu.batch_norm_backward_train`` does: ``dbeta`` and ``dgamma`` in one float64 reduction,
-    then ``dx`` in one element-wise pass. Two launches."""
+    ``cpu.batch_norm_backward_train`` does: ``dbeta`` and ``dgamma`` as float64 sums, then ``dx``
+    in one element-wise pass."""
+    if x.size >= _INT_LIMIT:  # the kernels' int indices would overflow
+        return reference.batch_norm_backward_train(dy, x, mean, inv_std, gamma)
     n, c, h, w = x.shape
     x2 = cp.ascontiguousarray(x.transpose(0, 2, 3, 1)).reshape(-1, c)  # (P, C)
     dy2 = cp.ascontiguousarray(dy.transpose(0, 2, 3, 1)).reshape(-1, c)
     mean, inv_std = cp.ascontiguousarray(mean), cp.ascontiguousarray(inv_std)
-    dbeta, dgamma = cp.empty(c, dtype=x.dtype), cp.empty(c, dtype=x.dtype)
-    _batch_norm_backward_sums(dy2, x2, mean, inv_std, dbeta, dgamma, axis=0)
+    sum_dy, sum_dy_xhat = _column_sums(_batch_norm_backward_partial, (dy2.reshape(-1), x2.reshape(-1), mean, inv_std),
+                                       x2.shape[0], c)
     dx2 = cp.empty_like(x2)
     _batch_norm_backward_kernel(dy2, x2, mean, inv_std, cp.ascontiguousarray(gamma), x.dtype.type(n * h * w),
-                                dbeta, dgamma, dx2)
+                                sum_dy, sum_dy_xhat, dx2)
+    dgamma, dbeta = sum_dy_xhat.astype(x.dtype), sum_dy.astype(x.dtype)
     return dx2.reshape(n, h, w, c).transpose(0, 3, 1, 2), dgamma, dbeta
 
 
