@@ -6,12 +6,18 @@ only how the loops run:
 
 * **One pass over memory.** NumPy evaluates ``(x - mean) * scale + beta`` as three passes with
   two temporary arrays; a numba loop reads ``x`` once and writes ``y`` once.
-* **Parallel over outputs that no two threads share** (``prange`` over rows of ``cols``, image
-  planes, channels, or chunks of a flat array). No thread ever adds into memory another thread
-  writes, so there are no atomics and no races.
-* **Deterministic.** Every output is computed by one thread in a fixed order, and sums over a
-  channel are accumulated in a fixed order too (in float64, see ``_column_moments``), so the same
-  input gives the same bits whatever the number of threads or their scheduling.
+* **Outer loops over outputs that no two iterations share** (``prange`` over output rows of
+  ``cols``, images, rows of a matrix, elements). No iteration adds into memory another one
+  writes, so the loops could run on threads with no atomics and no races.
+* **Serial, on purpose** (``parallel=False``, so ``prange`` runs as ``range``): NumPy's
+  OpenBLAS keeps its worker threads spinning for about 0.1 s after every GEMM, and numba
+  threads started between two GEMMs only fight them. Measured on a 2-core machine: a DCGAN
+  step at batch 64 took 533 ms serial, 573 ms with numba's workqueue threads and 1100 ms with
+  its OpenMP threads, and a small test GAN 4 ms against 240 ms (benchmarks/README.md). Set
+  ``parallel=True`` in ``_JIT`` below to try threads again on another machine.
+* **Deterministic.** Every output is computed in a fixed order, and sums over a channel are
+  accumulated in a fixed order too (in float64, see ``_column_moments``), so the same input
+  gives the same bits, and would on any number of threads.
 * ``fastmath`` is off: no reassociation, no fused multiply-adds the reference does not do, so
   the element-wise kernels give the reference's bits exactly.
 
@@ -42,6 +48,8 @@ __all__ = [
     "adam_update",
 ]
 
+# numba options of every kernel: compiled once per dtype and cached on disk; serial (see the
+# module docstring); no fast-math, so results round exactly as the reference's; no GIL held
 _JIT = dict(cache=True, parallel=False, fastmath=False, nogil=True)
 
 
