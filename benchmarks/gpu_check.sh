@@ -115,8 +115,9 @@ say "== c. benchmarks/train_step.py --device gpu --torch, batch 64 128 512"
 for precision in fp32 tf32; do
     flag=""
     [ "$precision" = tf32 ] && flag="--tf32"
-    kernels_arg="numba reference"
+    kernels_arg="numba reference"  # "numba" is train_step.py's name for the automatic choice: gpu.py here
     [ "$precision" = tf32 ] && kernels_arg="numba"  # the reference kernels once is enough
+    [ "${MINIGAN_KERNELS:-}" = reference ] && kernels_arg="reference"  # the fallback of stage b
     t0=$(date +%s)
     timeout -k 10 150 python3 benchmarks/train_step.py --device gpu --torch $flag --batch 64 128 512 \
         --kernels $kernels_arg --steps 20 --warmup 3 --no-memory >> "$OUT/benchmark.jsonl" 2> "$WORK/bench_$precision.err"
