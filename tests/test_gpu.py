@@ -251,8 +251,13 @@ def test_training_steps_give_the_cpu_losses(cp):
     for mode in ("auto", "reference"):
         losses, weights = gan_steps("gpu", mode)
         np.testing.assert_allclose(losses, cpu_losses, rtol=1e-4, err_msg=mode)
-        for k in cpu_weights:
-            np.testing.assert_allclose(weights[k], cpu_weights[k], rtol=1e-3, atol=1e-5, err_msg=f"{mode} {k}")
+        ours = np.concatenate([weights[k].ravel() for k in cpu_weights])
+        theirs = np.concatenate([cpu_weights[k].ravel() for k in cpu_weights])
+        # Adam moves a weight by about lr = 2e-4 a step whatever its gradient's size, so a gradient
+        # within rounding of 0 may take the other sign on the other device: allow a few such weights
+        close = np.abs(ours - theirs) <= 1e-5 + 1e-3 * np.abs(theirs)
+        assert close.mean() > 0.999, f"{mode}: {np.count_nonzero(~close)} of {close.size} weights differ"
+        assert np.abs(ours - theirs).max() <= 3 * 2 * 2e-4 + 1e-5, mode
 
 
 @pytest.fixture(scope="module")
