@@ -632,18 +632,18 @@ def attribute_chart(shares: dict, vocab: dict, path, title: str = "attributes: r
     the generated idols. ``shares``: ``{series name: {attribute: (K,) shares}}``. Saves a PNG."""
     from PIL import Image, ImageDraw  # noqa: PLC0415
 
-    from .viz import _COLOURS, _font  # noqa: PLC0415
+    from .viz import COLOURS, load_font  # noqa: PLC0415
 
     attributes = list(vocab)
     series = list(shares)
     panel_h, margin_l, width = 190, 50, 960
     picture = Image.new("RGB", (width, 40 + panel_h * len(attributes)), "white")
     draw = ImageDraw.Draw(picture)
-    font, small = _font(14), _font(11)
-    draw.text((width / 2 - draw.textlength(title, font=_font(16)) / 2, 8), title, fill="black", font=_font(16))
+    font, small = load_font(14), load_font(11)
+    draw.text((width / 2 - draw.textlength(title, font=load_font(16)) / 2, 8), title, fill="black", font=load_font(16))
     legend_x = width - 20 - sum(draw.textlength(s, font=small) + 34 for s in series)
     for i, name in enumerate(series):
-        draw.rectangle([legend_x, 12, legend_x + 14, 24], fill=_COLOURS[i % len(_COLOURS)])
+        draw.rectangle([legend_x, 12, legend_x + 14, 24], fill=COLOURS[i % len(COLOURS)])
         draw.text((legend_x + 18, 11), name, fill="black", font=small)
         legend_x += draw.textlength(name, font=small) + 34
     for p, attribute in enumerate(attributes):
@@ -661,7 +661,7 @@ def attribute_chart(shares: dict, vocab: dict, path, title: str = "attributes: r
                 value = float(shares[s][attribute][k])
                 h = value / highest * (bottom - top - 24)
                 draw.rectangle([left + i * bar_w, bottom - h, left + (i + 1) * bar_w - 1, bottom],
-                               fill=_COLOURS[i % len(_COLOURS)])
+                               fill=COLOURS[i % len(COLOURS)])
             text_w = draw.textlength(label, font=small)
             draw.text((left + group_w * 0.4 - text_w / 2, bottom + 3), label, fill=(60, 60, 60), font=small)
         draw.text((6, top + 18), f"{highest:.0%}", fill=(90, 90, 90), font=small)

@@ -312,12 +312,12 @@ def labelled_grid(rows, row_labels=None, column_labels=None, scale: int = 2, pad
     each column (either may be None). Returns a PIL image."""
     from PIL import Image, ImageDraw  # noqa: PLC0415
 
-    from .viz import _font  # noqa: PLC0415
+    from .viz import load_font  # noqa: PLC0415
 
     rows = np.asarray(rows)
     n_rows, n_cols, h, w = rows.shape[:4]
     h, w = h * scale, w * scale
-    font = _font(12)
+    font = load_font(12)
     probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     if label_width is None:
         widths = [probe.textlength(str(s), font=font) for s in row_labels or []]

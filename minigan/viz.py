@@ -24,6 +24,8 @@ __all__ = [
     "captioned_grid",
     "save_gif",
     "line_plot",
+    "load_font",
+    "COLOURS",
 ]
 
 
@@ -63,7 +65,7 @@ def save_grid(x, path, nrow: int = 8, padding: int = 2, scale: int = 1) -> str:
     return str(path)
 
 
-def _font(size: int):
+def load_font(size: int):
     """Pillow's built-in font at ``size`` pixels (a bitmap fallback on old Pillow)."""
     try:
         return ImageFont.load_default(size=size)
@@ -84,7 +86,7 @@ def captioned_grid(x, captions, nrow: int = 8, scale: int = 2, caption_height: i
     cell_h = h + caption_height
     picture = Image.new("RGB", (cols * (w + padding) + padding, rows * (cell_h + padding) + padding), (24, 24, 28))
     draw = ImageDraw.Draw(picture)
-    font = _font(max(10, caption_height - 4))
+    font = load_font(max(10, caption_height - 4))
     for i in range(n):
         r, c = divmod(i, cols)
         left, top = padding + c * (w + padding), padding + r * (cell_h + padding)
@@ -112,7 +114,7 @@ def save_gif(frames, path, duration_ms: int = 300, last_frame_ms: int = 1500, lo
 
 # -- line plots ---------------------------------------------------------------------------------
 
-_COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75)]
+COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75)]
 
 
 def _nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
@@ -152,9 +154,9 @@ def line_plot(panels, path, width: int = 900, panel_height: int = 300, title: st
     height = margin_t + len(panels) * panel_height + (len(panels) - 1) * gap + margin_b
     picture = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(picture)
-    font, small = _font(14), _font(12)
+    font, small = load_font(14), load_font(12)
     if title:
-        draw.text((width / 2 - draw.textlength(title, font=_font(16)) / 2, 8), title, fill="black", font=_font(16))
+        draw.text((width / 2 - draw.textlength(title, font=load_font(16)) / 2, 8), title, fill="black", font=load_font(16))
     all_x = [float(v) for _, series in panels for xs, _ in series.values() for v in xs]
     x_lo, x_hi = (min(all_x), max(all_x)) if all_x else (0.0, 1.0)
     if x_hi <= x_lo:
@@ -184,7 +186,7 @@ def line_plot(panels, path, width: int = 900, panel_height: int = 300, title: st
         # legend, right-aligned, in the order of the series
         legend_x = margin_l + plot_w - sum(draw.textlength(name, font=small) + 30 for name in series)
         for i, (name, (xs, ys)) in enumerate(series.items()):
-            colour = _COLOURS[i % len(_COLOURS)]
+            colour = COLOURS[i % len(COLOURS)]
             points = [to_px(float(x), float(y)) for x, y in zip(xs, ys) if math.isfinite(float(y))]
             if len(points) > 1:
                 draw.line(points, fill=colour, width=2)

@@ -19,9 +19,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
 from ..errors import DatasetError
+from ..viz import load_font
 from . import load_dataset
 from .dataset import ImageDataset
 
@@ -34,13 +35,6 @@ def group_label(ds: ImageDataset) -> str | None:
         if name in ds.labels:
             return name
     return None
-
-
-def _font(size: int):
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # Pillow without FreeType sizes
-        return ImageFont.load_default()
 
 
 def contact_sheet(images: np.ndarray, captions=None, columns: int = 16, scale: int = 1, gap: int = 2,
@@ -56,9 +50,9 @@ def contact_sheet(images: np.ndarray, captions=None, columns: int = 16, scale: i
     title_h = 16 if title else 0
     sheet = Image.new("RGB", (columns * (tw + gap) + gap, title_h + rows * (th + cap_h + gap) + gap), background)
     draw = ImageDraw.Draw(sheet)
-    font = _font(9)
+    font = load_font(9)
     if title:
-        draw.text((gap + 2, 2), title, fill=(40, 40, 40), font=_font(11))
+        draw.text((gap + 2, 2), title, fill=(40, 40, 40), font=load_font(11))
     for k in range(n):
         r, c = divmod(k, columns)
         x, y = gap + c * (tw + gap), title_h + gap + r * (th + cap_h + gap)
