@@ -35,6 +35,31 @@ def test_float32_in_float32_out_everywhere(device, rng):
             assert g.dtype == np.float32 and g.shape == layer.params[key].shape
 
 
+def test_a_float64_input_is_computed_in_the_parameters_float32(rng):
+    """No silent upcast: numpy's default float64 noise still runs the network in float32."""
+    G = Generator(nz=8, ngf=4, image_size=16, rng=0)
+    z = rng.standard_normal((2, 8))  # float64
+    assert G.forward(z).dtype == np.float32
+    assert G.backward(np.ones((2, 3, 16, 16))).dtype == np.float32
+    for layer, shape in all_layers(rng):
+        if layer.params:
+            assert layer.forward(rng.standard_normal(shape)).dtype == np.float32, layer
+
+
+def test_needs_input_grad_false_returns_none_and_keeps_weight_gradients(rng):
+    conv = nn.Conv2d(3, 4, 4, 2, 1, rng=rng)
+    x = rng.standard_normal((2, 3, 8, 8)).astype(np.float32)
+    dy = rng.standard_normal((2, 4, 4, 4)).astype(np.float32)
+    conv.forward(x)
+    conv.backward(dy)
+    with_dx = conv.grads["W"].copy()
+    conv.zero_grad()
+    conv.needs_input_grad = False
+    conv.forward(x)
+    assert conv.backward(dy) is None
+    np.testing.assert_array_equal(conv.grads["W"], with_dx)
+
+
 def test_float64_parameters_make_a_float64_layer(rng):
     layer = nn.Conv2d(2, 3, 3, rng=rng)
     layer.params["W"] = layer.params["W"].astype(np.float64)

@@ -266,6 +266,7 @@ class Conv2d(_ConvBase):
                          (out_channels, in_channels, k, k))
 
     def forward(self, x):
+        x = self.as_param_dtype(x)
         # the previous call's column matrix is dead once a new forward pass starts: reuse it
         y, saved = _conv2d_forward(x, self.params["W"], self.params.get("b"), self.stride, self.padding,
                                    cols_buffer=self._cols_buffer)
@@ -314,6 +315,7 @@ class ConvTranspose2d(_ConvBase):
         self.output_padding = int(output_padding)
 
     def forward(self, x):
+        x = self.as_param_dtype(x)
         y, saved = _conv_transpose2d_forward(x, self.params["W"], self.params.get("b"), self.stride,
                                              self.padding, self.output_padding)
         self._cache = (x.shape, saved)

@@ -63,6 +63,15 @@ class Layer:
         self.params[name] = value
         self.grads[name] = xp.zeros_like(value)
 
+    def as_param_dtype(self, x, key: str = "W"):
+        """``x`` in the dtype of ``params[key]`` (a copy only when it differs).
+
+        A layer computes in its parameters' dtype: a float64 input to a float32 layer is cast
+        down rather than silently turning the rest of the network into float64.
+        """
+        dtype = self.params[key].dtype
+        return x if x.dtype == dtype else x.astype(dtype)
+
     def children(self) -> Iterator[tuple[str, "Layer"]]:
         """Direct sub-layers as ``(name, layer)``; containers override this."""
         return iter(())

@@ -28,7 +28,7 @@ class Linear(Layer):
             self.add_param("b", uniform_fan_in(rng, (out_features,), in_features, dtype))
 
     def forward(self, x):
-        self._x = x
+        x = self._x = self.as_param_dtype(x)
         y = x @ self.params["W"].T  # (N, out)
         if "b" in self.params:
             y += self.params["b"]

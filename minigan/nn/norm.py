@@ -40,6 +40,7 @@ class BatchNorm2d(Layer):
     def forward(self, x):
         if x.ndim != 4 or x.shape[1] != self.num_features:
             raise ValueError(f"BatchNorm2d({self.num_features}) expects (N, {self.num_features}, H, W), got {x.shape}")
+        x = self.as_param_dtype(x, "gamma")
         gamma, beta = self.params["gamma"], self.params["beta"]
         if self.training:
             m = x.size // x.shape[1]  # values per channel
