@@ -7,7 +7,8 @@ body is pasted into a C++ loop, the way CuPy pastes it into a CUDA kernel, compi
 (``-ffp-contract=off``, as ``--fmad=false``) and called through ctypes. So the index
 arithmetic, the formulas and the Python wrappers of gpu.py run and can be compared with the
 reference kernels here; what this cannot check is CuPy itself (its launch, its broadcasting,
-its compiler). :func:`cuda_check` compiles the same bodies as CUDA with nvcc, which at least
+its compiler). :func:`import_gpu_kernels` imports gpu.py against the stand-in (without leaving it
+where the dispatcher would find it). :func:`cuda_check` compiles the same bodies as CUDA with nvcc, which at least
 proves them valid device code.
 
 What the stand-in does as CuPy does (and raises where CuPy would): a kernel's ``T`` is the
@@ -21,17 +22,20 @@ order (CuPy's run in a tree), like ``cpu.py``'s numba sums.
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
+import importlib
 import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import types
 
 import numpy as np
 
-__all__ = ["stand_in_cupy", "cuda_check", "have_compiler", "have_nvcc"]
+__all__ = ["stand_in_cupy", "import_gpu_kernels", "cuda_check", "have_compiler", "have_nvcc"]
 
 _CTYPE = {np.dtype(np.float32): "float", np.dtype(np.float64): "double", np.dtype(np.bool_): "bool",
           np.dtype(np.int32): "int", np.dtype(np.int64): "long long"}
@@ -257,6 +261,28 @@ def stand_in_cupy() -> types.ModuleType:
     module.ElementwiseKernel, module.ReductionKernel = ElementwiseKernel, ReductionKernel
     module.empty, module.empty_like, module.ascontiguousarray = np.empty, np.empty_like, np.ascontiguousarray
     module.float32, module.float64, module.ndarray = np.float32, np.float64, np.ndarray
+    return module
+
+
+@functools.cache
+def import_gpu_kernels() -> types.ModuleType:
+    """minigan.kernels.gpu imported against the stand-in CuPy (removed again afterwards, so that
+    the dispatcher never sees it). Imported once; its kernels compile when they first run."""
+    from minigan import kernels
+
+    saved = {name: sys.modules.get(name) for name in ("cupy", "minigan.kernels.gpu")}
+    sys.modules["cupy"] = stand_in_cupy()
+    sys.modules.pop("minigan.kernels.gpu", None)
+    try:
+        module = importlib.import_module("minigan.kernels.gpu")
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = value
+        if hasattr(kernels, "gpu") and "minigan.kernels.gpu" not in sys.modules:
+            delattr(kernels, "gpu")
     return module
 
 
