@@ -791,10 +791,9 @@ def _default_out(checkpoint: Path) -> Path:
 
 def evaluate_main(argv=None) -> int:
     """``python -m minigan evaluate``."""
-    from .checkpoint import load_generator  # noqa: PLC0415
     from .data import load_dataset  # noqa: PLC0415
     from .latent import attach_number_lists, load_vector, parse_floats  # noqa: PLC0415
-    from .sampling import NOISE_KINDS, noise  # noqa: PLC0415
+    from .sampling import add_generator_arguments, load_generator_from_args, noise  # noqa: PLC0415
     from .viz import line_plot, save_grid  # noqa: PLC0415
 
     parser = argparse.ArgumentParser(
@@ -809,7 +808,7 @@ def evaluate_main(argv=None) -> int:
                     "with --vector, edit (the share of edited idols classified with the attribute and "
                     "the share that keep the others; the same for idols moved as far in a random "
                     "direction, the baseline). Pictures go to --out.")
-    parser.add_argument("--checkpoint", required=True, help="a checkpoint .npz or a run folder")
+    add_generator_arguments(parser)
     parser.add_argument("--classifier", default=DEFAULT_CLASSIFIER,
                         help=f"the attribute classifier (default {DEFAULT_CLASSIFIER})")
     parser.add_argument("--n", type=int, default=1000, help="idols to generate (default 1000)")
@@ -824,17 +823,13 @@ def evaluate_main(argv=None) -> int:
     parser.add_argument("--out", default=None,
                         help="folder for the pictures and figures.json (default: RUN/evaluation for a run folder, "
                              "RUN/evaluation_epoch_NNN for one of its checkpoints)")
-    parser.add_argument("--device", default="cpu", help="cpu or gpu (default cpu)")
-    parser.add_argument("--noise", choices=NOISE_KINDS, default=None,
-                        help="noise distribution (default: the model's)")
     args = parser.parse_args(attach_number_lists(argv))
     if args.n < 2 or args.edit_n < 1:
         parser.error("--n must be at least 2 and --edit-n at least 1")
     device = normalize_device(args.device)
-    G, meta = load_generator(args.checkpoint, device)
+    G, meta, noise_kind = load_generator_from_args(args)
     clf, clf_meta = load_classifier(args.classifier, device)
     vocab = clf_meta["vocab"]
-    noise_kind = args.noise or meta.get("config", {}).get("noise", "gaussian")
     data = args.data or meta.get("config", {}).get("data", "idols")
     real = load_dataset(data)
     if real.images.shape[1] != clf.image_size:

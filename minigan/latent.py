@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import MiniganError
-from .sampling import NOISE_KINDS
+from .sampling import add_generator_arguments, load_generator_from_args
 
 __all__ = [
     "idol_noise",
@@ -384,22 +384,6 @@ def attach_number_lists(argv, options=("--strengths",)) -> list[str]:
 _NUMBER_LIST = re.compile(r"\s*-?[\d.]+(e-?\d+)?(\s*,\s*-?[\d.]+(e-?\d+)?)*\s*")
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", required=True,
-                        help="a checkpoint .npz or a run folder (its checkpoints/last.npz)")
-    parser.add_argument("--device", default="cpu", help="cpu or gpu (default cpu)")
-    parser.add_argument("--noise", choices=NOISE_KINDS, default=None,
-                        help="noise distribution (default: the one the model was trained with)")
-
-
-def _load(args):
-    from .backend import normalize_device  # noqa: PLC0415
-    from .checkpoint import load_generator  # noqa: PLC0415
-
-    G, meta = load_generator(args.checkpoint, normalize_device(args.device))
-    return G, meta, args.noise or meta.get("config", {}).get("noise", "gaussian")
-
-
 def _named_idols(args, nz: int, kind: str, default_indices) -> tuple[np.ndarray, list[str]]:
     """``(z (N, nz), labels)`` from ``--idols`` (grid numbers of ``--seed``) or ``--seeds``."""
     if args.idols and args.seeds:
@@ -425,7 +409,7 @@ def interpolate_main(argv=None) -> int:
                     "Gaussian noise) keeps every point at the norm the generator was trained on; the "
                     "straight line (--linear, the blog's) passes through weaker, washed-out idols "
                     "midway.")
-    _common(parser)
+    add_generator_arguments(parser)
     parser.add_argument("--idols", default=None,
                         help="pairs of idol numbers, A,B[,C,D...]: rows A->B, C->D... (default 0,1,2,3,4,5,6,7)")
     parser.add_argument("--seeds", default=None, help="pairs of seeds instead, one idol each: A,B[,C,D...]")
@@ -444,7 +428,7 @@ def interpolate_main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.steps < 2:
         parser.error("--steps must be at least 2")
-    G, meta, kind = _load(args)
+    G, meta, kind = load_generator_from_args(args)
     method = args.method or ("slerp" if kind == "gaussian" else "linear")
     z, labels = _named_idols(args, G.nz, kind, range(8))
     if len(z) % 2:
@@ -480,7 +464,7 @@ def vector_main(argv=None) -> int:
                     "labels (the blog's recipe): sample --n idols, let the attribute classifier label "
                     "them, and take mean(noise | --plus class) - mean(noise | --minus class). The vector "
                     "is saved as a small .npz with its provenance; apply it with `minigan edit`.")
-    _common(parser)
+    add_generator_arguments(parser)
     parser.add_argument("--name", default=None, help="its name (default: the --plus class, or 'vector')")
     parser.add_argument("--out", default=None, help="output .npz (default NAME.npz)")
     parser.add_argument("--seed", type=int, default=0,
@@ -509,7 +493,7 @@ def vector_main(argv=None) -> int:
     parser.add_argument("--classifier", default=None,
                         help="with --from-labels: the attribute classifier (default runs/classifier.npz)")
     args = parser.parse_args(argv)
-    G, meta, kind = _load(args)
+    G, meta, kind = load_generator_from_args(args)
     base = {"checkpoint": str(args.checkpoint), "seed": args.seed, "noise": kind, "nz": G.nz,
             "epoch": meta.get("epoch"), "step": meta.get("step")}
     if args.from_labels:
@@ -561,7 +545,7 @@ def edit_main(argv=None) -> int:
         description="Add an attribute vector to idols, and subtract it: one column per idol, one row "
                     "per strength (the blog's figure: subtracted on top, the original idols in the "
                     "middle, added below). --sweep shows a wider range of strengths and writes a GIF.")
-    _common(parser)
+    add_generator_arguments(parser)
     parser.add_argument("--vector", required=True, help="an attribute vector .npz from `minigan vector`")
     parser.add_argument("--strengths", default="-1.5,0,1.5", help="strengths, one row each (default -1.5,0,1.5)")
     parser.add_argument("--sweep", action="store_true",
@@ -572,7 +556,7 @@ def edit_main(argv=None) -> int:
     parser.add_argument("--out", default=None, help="output PNG (default edit_NAME.png)")
     parser.add_argument("--scale", type=int, default=2, help="enlarge pixels (default 2)")
     args = parser.parse_args(attach_number_lists(argv))
-    G, _, kind = _load(args)
+    G, _, kind = load_generator_from_args(args)
     vec = load_vector(args.vector)
     if vec.vector.shape != (G.nz,):
         raise MiniganError(f"{args.vector} is a {vec.vector.shape[0]}-d vector but this generator takes "

@@ -79,22 +79,29 @@ def most_real(G, D, n: int = 512, top: int = 32, seed: int = 0, noise_kind: str 
 # -- command line -------------------------------------------------------------------------------
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def add_generator_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--checkpoint``, ``--device`` and ``--noise``: what every command that draws idols takes."""
     parser.add_argument("--checkpoint", required=True,
                         help="a checkpoint .npz, or a run folder (uses its checkpoints/last.npz)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the noise: the same seed gives the same idols (default 0)")
     parser.add_argument("--device", default="cpu", help="cpu or gpu (default cpu)")
     parser.add_argument("--noise", choices=NOISE_KINDS, default=None,
                         help="noise distribution (default: the one the model was trained with)")
 
 
-def _noise_kind(args, meta) -> str:
-    return args.noise or meta.get("config", {}).get("noise", "gaussian")
+def load_generator_from_args(args):
+    """``(G, meta, noise kind)`` for the options of :func:`add_generator_arguments`."""
+    from .checkpoint import load_generator  # noqa: PLC0415
+
+    G, meta = load_generator(args.checkpoint, normalize_device(args.device))
+    return G, meta, args.noise or meta.get("config", {}).get("noise", "gaussian")
+
+
+def _add_seed(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seed", type=int, default=0, help="seed of the noise: the same seed gives the same idols (default 0)")
 
 
 def sample_main(argv=None) -> int:
     """``python -m minigan sample``."""
-    from .checkpoint import load_generator  # noqa: PLC0415
     from .data import to_images  # noqa: PLC0415
     from .viz import captioned_grid, save_grid  # noqa: PLC0415
 
@@ -103,7 +110,8 @@ def sample_main(argv=None) -> int:
         description="Draw idols from a trained generator. The output's suffix decides the form: "
                     "a .png is one grid, a .npz holds the images (uint8, N x 64 x 64 x 3) and their "
                     "noise vectors, anything else is a folder with one PNG per idol.")
-    _common(parser)
+    add_generator_arguments(parser)
+    _add_seed(parser)
     parser.add_argument("--n", type=int, default=64, help="how many idols (default 64)")
     parser.add_argument("--out", required=True, help="grid.png, samples.npz or a folder")
     parser.add_argument("--nrow", type=int, default=8, help="images per row of a grid (default 8)")
@@ -113,8 +121,8 @@ def sample_main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.n < 1:
         parser.error("--n must be at least 1")
-    G, meta = load_generator(args.checkpoint, normalize_device(args.device))
-    z = noise(np.random.default_rng(args.seed), args.n, G.nz, _noise_kind(args, meta))
+    G, meta, kind = load_generator_from_args(args)
+    z = noise(np.random.default_rng(args.seed), args.n, G.nz, kind)
     images = to_images(generate(G, z))  # (N, S, S, 3) uint8
     out = Path(args.out)
     suffix = out.suffix.lower()
@@ -142,24 +150,24 @@ def sample_main(argv=None) -> int:
 
 def fooled_main(argv=None) -> int:
     """``python -m minigan fooled``."""
-    from .checkpoint import load_discriminator, load_generator  # noqa: PLC0415
+    from .checkpoint import load_discriminator  # noqa: PLC0415
     from .viz import captioned_grid  # noqa: PLC0415
 
     parser = argparse.ArgumentParser(
         prog="python -m minigan fooled",
         description="Sample many idols and show the ones the discriminator rates most real, with "
                     "its score D(G(z)) under each (the blog's 'images that fooled the discriminator').")
-    _common(parser)
+    add_generator_arguments(parser)
+    _add_seed(parser)
     parser.add_argument("--n", type=int, default=512, help="how many idols to sample (default 512)")
     parser.add_argument("--top", type=int, default=32, help="how many to show (default 32)")
     parser.add_argument("--out", default="fooled.png", help="output PNG (default fooled.png)")
     args = parser.parse_args(argv)
     if not 1 <= args.top <= args.n:
         parser.error("--top must be between 1 and --n")
-    device = normalize_device(args.device)
-    G, meta = load_generator(args.checkpoint, device)
-    D, _ = load_discriminator(args.checkpoint, device)
-    images, scores, _, order = most_real(G, D, args.n, args.top, args.seed, _noise_kind(args, meta))
+    G, meta, kind = load_generator_from_args(args)
+    D, _ = load_discriminator(args.checkpoint, normalize_device(args.device))
+    images, scores, _, order = most_real(G, D, args.n, args.top, args.seed, kind)
     captioned_grid(images, [f"#{i} {s:.2f}" for i, s in zip(order, scores)], nrow=8, scale=2).save(args.out)
     print(f"wrote the {args.top} of {args.n} idols D rates most real to {args.out} "
           f"(scores {scores[-1]:.3f} to {scores[0]:.3f})")
