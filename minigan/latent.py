@@ -344,26 +344,25 @@ def labelled_grid(rows, row_labels=None, column_labels=None, scale: int = 2, pad
 # -- command line ---------------------------------------------------------------------------------
 
 
-def parse_ints(text: str, what: str) -> list[int]:
-    """``"3,17,22"`` -> ``[3, 17, 22]``; MiniganError naming the option otherwise."""
+def _parse_list(text: str, what: str, convert, kind: str, example: str) -> list:
+    """A comma-separated list of ``convert``-ed values; MiniganError naming the option otherwise."""
     try:
-        values = [int(s) for s in str(text).replace(" ", "").split(",") if s != ""]
+        values = [convert(s) for s in str(text).replace(" ", "").split(",") if s != ""]
     except ValueError:
-        raise MiniganError(f"{what} takes whole numbers separated by commas, e.g. 3,17,22 (got {text!r})") from None
+        raise MiniganError(f"{what} takes {kind} separated by commas, e.g. {example} (got {text!r})") from None
     if not values:
         raise MiniganError(f"{what} is empty")
     return values
+
+
+def parse_ints(text: str, what: str) -> list[int]:
+    """``"3,17,22"`` -> ``[3, 17, 22]``; MiniganError naming the option otherwise."""
+    return _parse_list(text, what, int, "whole numbers", "3,17,22")
 
 
 def parse_floats(text: str, what: str) -> list[float]:
     """``"-1.5,0,1.5"`` -> ``[-1.5, 0.0, 1.5]``; MiniganError naming the option otherwise."""
-    try:
-        values = [float(s) for s in str(text).replace(" ", "").split(",") if s != ""]
-    except ValueError:
-        raise MiniganError(f"{what} takes numbers separated by commas, e.g. -1.5,0,1.5 (got {text!r})") from None
-    if not values:
-        raise MiniganError(f"{what} is empty")
-    return values
+    return _parse_list(text, what, float, "numbers", "-1.5,0,1.5")
 
 
 def attach_number_lists(argv, options=("--strengths",)) -> list[str]:

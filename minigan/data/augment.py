@@ -25,7 +25,6 @@ image across its border (``border="reflect"``).
 
 from __future__ import annotations
 
-import os
 
 import numpy as np
 
@@ -60,8 +59,7 @@ def _border_coords(xp, c, size: int, border: str):
 def affine_batch(x, zoom, angle_deg, flip, border: str = "edge"):
     """Zoom, rotate and flip every sample of ``x`` by its own parameters (bilinear sampling).
 
-    NumPy arrays go to a numba kernel (:func:`_affine_numba`, one pass over the output, about
-    five times faster); CuPy arrays, and everything under ``MINIGAN_KERNELS=reference``, to the
+    NumPy arrays go to a numba kernel (:func:`_affine_numba`, one pass over the output); CuPy arrays, and everything under ``MINIGAN_KERNELS=reference``, to the
     array-operations version :func:`affine_batch_reference`. Both give the same result.
 
     Args:
@@ -93,16 +91,7 @@ def affine_batch(x, zoom, angle_deg, flip, border: str = "edge"):
 def affine_batch_reference(x, zoom, angle_deg, flip, border: str = "edge"):
     """:func:`affine_batch` written with array operations: readable, runs on NumPy and CuPy.
 
-    Args:
-        x: float array (NumPy or CuPy), shape ``(N, C, H, W)``.
-        zoom: ``(N,)`` zoom factors (1 = unchanged, > 1 zooms in), or one number for all.
-        angle_deg: ``(N,)`` counter-clockwise rotations in degrees, or one number.
-        flip: ``(N,)`` booleans, mirror left-right, or one bool.
-        border: ``"edge"`` (repeat border pixels) or ``"reflect"``.
-
-    Returns:
-        Array of the same module, shape and dtype as ``x``. With zoom 1, angle 0 and no flip it
-        equals ``x`` exactly. The transform is documented in the module docstring.
+    Arguments and result as :func:`affine_batch`.
     """
     xp = get_array_module(x)
     n, c, h, w = x.shape
@@ -154,10 +143,8 @@ _KERNEL = None
 
 def _reference_mode() -> bool:
     """True under ``MINIGAN_KERNELS=reference`` (or :func:`minigan.kernels.use_kernels`)."""
-    try:
-        from ..kernels import kernel_mode  # noqa: PLC0415 (imported late: data does not need nn)
-    except Exception:  # noqa: BLE001 (fall back on the environment variable alone)
-        return os.environ.get("MINIGAN_KERNELS", "").strip().lower() == "reference"
+    from ..kernels import kernel_mode  # noqa: PLC0415 (imported late: data does not need nn)
+
     return kernel_mode() == "reference"
 
 
