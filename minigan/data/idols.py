@@ -483,33 +483,27 @@ def _draw_back_hair(pen: _Pen, ch: Character):
                        _bezier((hx - 56, bottom + 8), (hx - 70, bottom), (hx - 76, 130), (hx - 74, hy + 2), 8))
         pen.poly(shape, fill=shade, outline=outline, width=3)
 
+    def tail(anchor, out, length, width, bulge, strand):
+        """A tail hanging from ``anchor`` towards side ``out`` with one darker strand down it.
+
+        ``strand``: three (dx, dy) control points from the anchor (dx mirrored by ``out``), then
+        (dx, inset) of its end, ``inset`` pixels above the tail's tip."""
+        pen.poly(_tail(anchor, out, length, width, bulge), fill=base, outline=outline, width=3)
+        (x1, y1), (x2, y2), (x3, y3), (x4, inset) = strand
+        ax, ay = anchor
+        pen.line(_bezier((ax + out * x1, ay + y1), (ax + out * x2, ay + y2),
+                         (ax + out * x3, ay + y3), (ax + out * x4, ay + length - inset)), shade, 4)
+
     if style == "twin tails":
         for out in (-1, 1):
-            anchor = (hx + out * 62, 62)
-            length = 180 + 50 * ch.hair_length
-            shape = _tail(anchor, out, length, 44, 44)
-            pen.poly(shape, fill=base, outline=outline, width=3)
-            pen.line(_bezier((anchor[0] + out * 14, anchor[1] + 20), (anchor[0] + out * 46, anchor[1] + 60),
-                             (anchor[0] + out * 44, anchor[1] + 120), (anchor[0] + out * 30, anchor[1] + length - 30)),
-                     shade, 4)
+            tail((hx + out * 62, 62), out, 180 + 50 * ch.hair_length, 44, 44,
+                 ((14, 20), (46, 60), (44, 120), (30, 30)))
     elif style == "ponytail":
-        out = ch.side
-        anchor = (hx + out * 40, 42)
-        length = 170 + 40 * ch.hair_length
-        shape = _tail(anchor, out, length, 46, 66)
-        pen.poly(shape, fill=base, outline=outline, width=3)
-        pen.line(_bezier((anchor[0] + out * 24, anchor[1] + 10), (anchor[0] + out * 72, anchor[1] + 50),
-                         (anchor[0] + out * 70, anchor[1] + 110), (anchor[0] + out * 46, anchor[1] + length - 30)),
-                 shade, 4)
+        tail((hx + ch.side * 40, 42), ch.side, 170 + 40 * ch.hair_length, 46, 66,
+             ((24, 10), (72, 50), (70, 110), (46, 30)))
     elif style == "side tail":
-        out = ch.side
-        anchor = (hx + out * 66, 88)
-        length = 150 + 30 * ch.hair_length
-        shape = _tail(anchor, out, length, 44, 30)
-        pen.poly(shape, fill=base, outline=outline, width=3)
-        pen.line(_bezier((anchor[0] + out * 12, anchor[1] + 20), (anchor[0] + out * 38, anchor[1] + 60),
-                         (anchor[0] + out * 36, anchor[1] + 100), (anchor[0] + out * 22, anchor[1] + length - 24)),
-                 shade, 4)
+        tail((hx + ch.side * 66, 88), ch.side, 150 + 30 * ch.hair_length, 44, 30,
+             ((12, 20), (38, 60), (36, 100), (22, 24)))
     elif style == "buns":  # two buns high on the head: a coiled strand and a tie at the base
         for out in (-1, 1):
             cx, cy = hx + out * 44, 34
