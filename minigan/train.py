@@ -62,7 +62,8 @@ class TrainConfig:
     out: str = field(default="runs", metadata={"help": "folder that holds the runs"})
     data: str = field(default="idols", metadata={"help": "'idols' (the built-in set), 'idols:SEED', or a folder of images"})
     limit: int = field(default=0, metadata={"help": "train on only the first N images (0: all); for quick trials"})
-    epochs: int = field(default=60, metadata={"help": "passes over the data (60 x 69 steps on the idol set)"})
+    epochs: int = field(default=60, metadata={"help": "passes over the data (60 x 69 steps on the idol set); 0 saves "
+                                                       "the untrained models, a baseline for evaluate"})
     batch_size: int = field(default=64, metadata={"help": "images per step"})
     lr_g: float = field(default=2e-4, metadata={"help": "generator learning rate (Adam)"})
     lr_d: float = field(default=2e-4, metadata={"help": "discriminator learning rate (Adam)"})
@@ -88,7 +89,9 @@ class TrainConfig:
     def validate(self) -> "TrainConfig":
         """Check the settings; raise MiniganError with the offending option."""
         problems = []
-        for name in ("epochs", "batch_size", "nz", "ngf", "ndf", "log_every", "save_every"):
+        if self.epochs < 0:
+            problems.append("--epochs cannot be negative (0 saves the untrained models)")
+        for name in ("batch_size", "nz", "ngf", "ndf", "log_every", "save_every"):
             if getattr(self, name) < 1:
                 problems.append(f"--{name.replace('_', '-')} must be at least 1")
         for name in ("lr_g", "lr_d"):
@@ -417,6 +420,9 @@ class Trainer:
             print(f"interrupted at epoch {self.epoch + 1}, step {self.step}: saved {path}\n"
                   f"continue with: python -m minigan train --resume {self.run_dir}", file=self.stream)
             return {"interrupted": True, "step": self.step, "epoch": self.epoch, "seconds": elapsed}
+        if self.step == 0:  # --epochs 0: the untrained models, e.g. as evaluate's baseline
+            self._save_epoch_weights()
+            self.save()
         self._write_fooled()
         print(f"done: {self.epoch} epochs, {self.step} steps in {format_duration(elapsed)}; "
               f"see {self.run_dir}/progress.gif and samples/", file=self.stream)

@@ -72,6 +72,22 @@ def test_a_short_run_writes_every_output(device, tmp_path, tiny_idols):
     assert D.forward(np.zeros((2, 3, 16, 16), np.float32)).shape == (2,)
 
 
+def test_zero_epochs_saves_the_untrained_models(tmp_path, tiny_idols):
+    """--epochs 0: evaluate's baseline, the very generator a run with this seed starts from."""
+    untrained = Trainer(tiny_config(tmp_path / "a", epochs=0), dataset=tiny_idols)
+    assert untrained.run()["step"] == 0
+    run = tmp_path / "a" / "run"
+    for name in ("checkpoints/last.npz", "checkpoints/epoch_000.npz", "samples/epoch_000.png", "fooled.png"):
+        assert (run / name).is_file(), name
+    G, meta = load_generator(run)
+    assert meta["step"] == 0
+    started = Trainer(tiny_config(tmp_path / "b", epochs=1), dataset=tiny_idols)  # same seed, not yet run
+    assert_same_weights({f"G/{k}": v for k, v in G.state_dict().items()},
+                        {k: v for k, v in weights(started).items() if k.startswith("G/")})
+    resumed = Trainer(resume=run, overrides={"epochs": 1}, dataset=tiny_idols)  # and it can be trained on
+    assert resumed.run()["step"] == len(tiny_idols) // 8
+
+
 def test_epoch_weights_every_n_epochs_and_a_short_gif(tmp_path, tiny_idols):
     trainer = Trainer(tiny_config(tmp_path, epochs=5, save_every=2, first_epoch_samples=0), dataset=tiny_idols)
     trainer._write_progress_gif = lambda max_frames=3, _f=trainer._write_progress_gif: _f(max_frames)
@@ -148,8 +164,8 @@ def test_unwritable_output_is_an_error_before_training(tmp_path, tiny_idols):
 
 
 def test_bad_settings_are_reported_together(tmp_path):
-    with pytest.raises(MiniganError, match=r"--epochs must be at least 1.*--noise must be one of"):
-        TrainConfig(epochs=0, noise="pink").validate()
+    with pytest.raises(MiniganError, match=r"--epochs cannot be negative.*--noise must be one of"):
+        TrainConfig(epochs=-1, noise="pink").validate()
     with pytest.raises(MiniganError, match="unknown DiffAugment"):
         TrainConfig(diffaugment="color,blur").validate()
 
