@@ -49,7 +49,7 @@ __all__ = [
 ]
 
 #: Bump whenever the drawing changes: it is part of the cache file name.
-IDOLS_VERSION = 4
+IDOLS_VERSION = 3
 N_CHARACTERS = 203
 IMAGES_PER_CHARACTER = 22
 SIZE = 64  # output icons are SIZE x SIZE
@@ -235,37 +235,13 @@ def _balanced(rng, n, counts_or_weights):
     return rng.permutation(labels)
 
 
-def _crossed(rng, groups, k):
-    """Labels in ``range(k)`` spread evenly within each group *and* over the whole cast.
-
-    The characters are visited group by group (each group in random order) and dealt the labels
-    of one shuffled cycle ``perm[0], perm[1], ..., perm[k-1], perm[0], ...`` that runs on across
-    group boundaries. A group of size ``m`` therefore holds every label ``m // k`` or
-    ``m // k + 1`` times, and the whole cast every label ``n // k`` or ``n // k + 1`` times.
-    """
-    groups = np.asarray(groups)
-    perm = rng.permutation(k)
-    labels = np.empty(len(groups), dtype=np.int64)
-    position = 0
-    for g in rng.permutation(np.unique(groups)):
-        members = rng.permutation(np.flatnonzero(groups == g))
-        labels[members] = perm[(position + np.arange(len(members))) % k]
-        position += len(members)
-    return labels
-
-
 def make_cast(seed: int = 0, n_characters: int = N_CHARACTERS) -> list[Character]:
     """The characters of the idol set for ``seed``: names and attributes, balanced per attribute.
 
     Hair colours follow :data:`HAIR_COLOR_COUNTS` (scaled when ``n_characters`` differs from
-    203); the other attributes are spread evenly (or by their weights). Hair style and eye colour
-    are *crossed* with hair colour: within each hair colour every style (and every eye colour)
-    appears as evenly as the group's size allows, so the blond idols wear every hair style as
-    often as the black-haired ones do. Shuffling each attribute independently is not enough with
-    ~26 characters per colour: chance alone left seed 0 (before version 4) with no blond hime
-    cut and eight black-haired bobs, and a generator trained on that cast learned "blond" and
-    "not a hime cut" as one direction (chapter 10). The remaining attributes are shuffled
-    independently.
+    203); the other attributes are spread evenly (or by their weights). Each attribute is
+    shuffled independently, so no attribute is designed to predict another (with ~26 characters
+    per hair colour, chance still leaves some combinations out, e.g. no blond hime cut at seed 0).
     """
     if int(seed) < 0:
         raise DatasetError(f"the idol set's seed must be a non-negative integer, got {seed}")
@@ -275,8 +251,8 @@ def make_cast(seed: int = 0, n_characters: int = N_CHARACTERS) -> list[Character
     names = [GIVEN_NAMES[i] for i in rng.permutation(len(GIVEN_NAMES))[:n_characters]]
     hair_counts = [HAIR_COLOR_COUNTS[c] for c in HAIR_COLORS]
     hair_color = _balanced(rng, n_characters, hair_counts)
-    hair_style = _crossed(rng, hair_color, len(HAIR_STYLES))
-    eye_color = _crossed(rng, hair_color, len(EYE_COLORS))
+    hair_style = _balanced(rng, n_characters, [1] * len(HAIR_STYLES))
+    eye_color = _balanced(rng, n_characters, [1] * len(EYE_COLORS))
     accessory = _balanced(rng, n_characters, ACCESSORY_WEIGHTS)
     skin_tone = _balanced(rng, n_characters, SKIN_WEIGHTS)
     costume_color = _balanced(rng, n_characters, [1] * len(COSTUME_COLORS))
