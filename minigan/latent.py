@@ -44,6 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .backend import get_array_module, to_numpy
 from .errors import MiniganError
 from .sampling import add_generator_arguments, load_generator_from_args
 
@@ -57,6 +58,7 @@ __all__ = [
     "AttributeVector",
     "vector_from_exemplars",
     "vector_from_labels",
+    "learn_vector",
     "save_vector",
     "load_vector",
     "edit_noise",
@@ -256,6 +258,101 @@ def vector_from_labels(G, clf, attribute: str, plus: str, minus: str = "rest", n
         raise MiniganError(f"no {'/'.join(balance)} class has idols on both sides; sample more with --n")
     counts["strata"] = len(differences)
     return np.average(differences, axis=0, weights=weights).astype(np.float32), counts
+
+
+def learn_vector(G, clf, attribute: str, target: int, keep=(), keep_weight: float = 1.0, start=None,
+                 max_length: float | None = None, steps: int = 300, batch_size: int = 64, lr: float = 0.01,
+                 n: int = 4096, seed: int = 0, noise_kind: str = "gaussian", progress: bool = True):
+    """A direction found by gradient descent through the generator and the classifier.
+
+    The difference of means knows nothing of what an edit must leave alone. This asks the
+    classifier directly: for a pool of ``n`` idols (noise drawn with ``seed``), one vector ``v``
+    is trained so that the edited idols ``G(z + v)`` are classified ``target`` and keep the
+    classes of ``keep`` that the unedited idols had::
+
+        loss(v) = mean_i w_i CE(attribute(G(z_i + v)), target)
+                + keep_weight * sum_a mean_i CE(a(G(z_i + v)), a(G(z_i)))
+
+    ``w_i = min(1, 3 / CE_i)`` caps each idol's pull at that of an idol 3 nats from the target,
+    so that the few idols far from it do not decide the direction alone. The gradient flows
+    back through the classifier and the generator (both frozen, in evaluation mode) to the
+    noise; every idol's gradient with respect to its noise is a gradient with respect to ``v``,
+    and their sum drives minigan's Adam. After each step ``v`` is shortened to ``max_length``
+    if longer: a long vector leaves the shell where the training noise lives (the start of
+    this chapter).
+
+    Args:
+        G, clf: the generator and an :class:`minigan.evaluate.AttributeClassifier`.
+        attribute, target: e.g. ``"hair_color"`` and the class number of blond.
+        keep: attributes the edit should not change, e.g. ``("hair_style", "eye_color")``.
+        start: the initial vector (e.g. one from :func:`vector_from_labels`), zeros if None.
+        max_length: the longest ``v`` may get (default: no limit).
+
+    Returns ``(vector float32 (nz,), history)``: history has the mean losses every 25 steps.
+    Deterministic given ``seed``.
+    """
+    from .evaluate import classify  # noqa: PLC0415
+    from .nn import SoftmaxCrossEntropyLoss, softmax  # noqa: PLC0415
+    from .nn.layer import Layer  # noqa: PLC0415
+    from .optim import Adam  # noqa: PLC0415
+    from .progress import ProgressBar  # noqa: PLC0415
+    from .sampling import generate, noise  # noqa: PLC0415
+
+    for name in (attribute, *keep):
+        if name not in clf.heads:
+            raise MiniganError(f"the classifier has no {name!r} head (it knows {', '.join(clf.heads)})")
+    if attribute in keep:
+        raise MiniganError(f"cannot keep {attribute} while learning a vector that changes it")
+    rng = np.random.default_rng(seed)
+    pool = noise(rng, n, G.nz, noise_kind)  # (n, nz)
+    layers = [layer for model in (G, clf) for _, layer in model.named_layers()]
+    saved = [(layer.training, layer.requires_grad, layer.needs_input_grad) for layer in layers]
+    for layer in layers:  # frozen, in evaluation mode, and every input gradient computed down to z
+        layer.training, layer.requires_grad, layer.needs_input_grad = False, False, True
+    xp = get_array_module(G.layers[0].params["W"])
+    try:
+        original = classify(clf, generate(G, pool)).predictions  # the classes the edit should keep
+        holder = Layer()  # v as the one parameter of a layer, so that Adam can train it
+        v0 = np.zeros(G.nz, np.float32) if start is None else np.asarray(start, np.float32).copy()
+        holder.add_param("v", xp.asarray(v0))
+        optimizer = Adam(holder, lr=lr, betas=(0.9, 0.999))
+        losses = {a: SoftmaxCrossEntropyLoss() for a in keep}
+        history, running = [], []
+        bar = ProgressBar(steps, desc="learning the vector", unit="step") if progress else None
+        for step in range(steps):
+            idx = rng.choice(n, batch_size, replace=False)
+            logits = clf.forward(G.forward(xp.asarray(pool[idx]) + holder.params["v"]))
+            p = softmax(logits[attribute], axis=1)  # (B, K)
+            ce = -xp.log(xp.maximum(p[:, target], 1e-12))  # (B,)
+            weight = xp.minimum(1.0, 3.0 / xp.maximum(ce, 1e-6))[:, None]
+            onehot = xp.zeros_like(p)
+            onehot[:, target] = 1
+            grads = {attribute: (weight * (p - onehot) / batch_size).astype(np.float32)}
+            record = {"target": float(ce.mean())}
+            for a in keep:
+                record[a] = float(losses[a].forward(logits[a], xp.asarray(original[a][idx])))
+                grads[a] = keep_weight * losses[a].backward()
+            dz = G.backward(clf.backward(grads))  # (B, nz): d loss / d (z + v) for every idol
+            holder.zero_grad()
+            holder.grads["v"] = dz.sum(axis=0).astype(np.float32)
+            optimizer.step()
+            length = float(xp.linalg.norm(holder.params["v"]))
+            if max_length is not None and length > max_length:
+                holder.params["v"] *= max_length / length
+            running.append(record)
+            if (step + 1) % 25 == 0 or step + 1 == steps:
+                history.append({"step": step + 1, **{k: round(float(np.mean([r[k] for r in running])), 4)
+                                                     for k in running[0]},
+                                "length": round(min(length, max_length or length), 4)})
+                running = []
+            if bar:
+                bar.update(1)
+        if bar:
+            bar.close()
+    finally:
+        for layer, (training, requires_grad, needs_input_grad) in zip(layers, saved):
+            layer.training, layer.requires_grad, layer.needs_input_grad = training, requires_grad, needs_input_grad
+    return to_numpy(holder.params["v"]).astype(np.float32), history
 
 
 def save_vector(path, vector, meta: dict) -> Path:

@@ -282,3 +282,63 @@ def test_edit_command_writes_the_blog_figure_deterministically(tiny_run, tmp_pat
     wrong = save_vector(tmp_path / "wrong.npz", np.ones(5), {"name": "w"})
     assert run_cli("edit", "--checkpoint", tiny_run, "--vector", wrong, "--out", out) == 2
     assert "5-d vector" in capsys.readouterr().err
+
+
+# -- learned vectors ------------------------------------------------------------------------------
+
+
+def test_learn_vector_raises_the_target_share_keeps_when_asked_and_is_deterministic(tiny_run, tiny_classifier):
+    from minigan.evaluate import edit_success, generate_and_classify, load_classifier
+    from minigan.latent import learn_vector
+
+    G, _ = load_generator(tiny_run)
+    clf, meta = load_classifier(tiny_classifier)
+    pred = generate_and_classify(G, clf, noise(np.random.default_rng(1), 200, G.nz))[0].predictions["hair_color"]
+    counts = np.bincount(pred, minlength=len(meta["vocab"]["hair_color"]))
+    target = int(np.argsort(counts)[-2])  # the second most common class: room to grow, and reachable
+    G.train()  # learn_vector must work on a model in either mode and give it back as it was
+    kw = dict(steps=60, lr=0.1, n=256, batch_size=32, max_length=3.0, progress=False)
+    v, history = learn_vector(G, clf, "hair_color", target, **kw)
+    assert v.shape == (G.nz,) and v.dtype == np.float32 and np.linalg.norm(v) <= 3.0 + 1e-4
+    assert history[-1]["target"] < history[0]["target"]  # the loss it descends went down
+    assert G.layers[1].training and all(layer.requires_grad for _, layer in G.named_layers())
+    np.testing.assert_array_equal(v, learn_vector(G, clf, "hair_color", target, **kw)[0])
+    G.eval()
+    z = noise(np.random.default_rng(7), 200, G.nz)  # idols it was not trained on
+
+    def held_out(vector):  # mean cross-entropy towards the target, and the share classified target
+        p = generate_and_classify(G, clf, z + vector)[0].probabilities["hair_color"]
+        return float(-np.log(p[:, target]).mean()), float((p.argmax(1) == target).mean())
+
+    (loss0, share0), (loss1, share1) = held_out(0 * v), held_out(v)
+    assert loss1 < loss0 - 0.05 and share1 > share0
+
+    # asking to keep the hair style: the same target term, and the style changes less often
+    kept, _ = learn_vector(G, clf, "hair_color", target, keep=("hair_style",), keep_weight=5.0, **kw)
+    loose_keep = edit_success(G, clf, v, "hair_color", target, [1], n=200, seed=1, progress=False)[0]
+    firm_keep = edit_success(G, clf, kept, "hair_color", target, [1], n=200, seed=1, progress=False)[0]
+    assert firm_keep["keep"]["hair_style"] > loose_keep["keep"]["hair_style"]
+
+    with pytest.raises(MiniganError, match="cannot keep hair_color"):
+        learn_vector(G, clf, "hair_color", target, keep=("hair_color",), **kw)
+    with pytest.raises(MiniganError, match="no 'smile' head"):
+        learn_vector(G, clf, "smile", 0, **kw)
+
+
+def test_learn_direction_example_saves_a_vector_edit_can_use(tiny_run, tiny_classifier, tmp_path, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "learn_direction.py"
+    spec = importlib.util.spec_from_file_location("learn_direction", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    out = tmp_path / "learned.npz"
+    assert example.main(["--checkpoint", str(tiny_run), "--classifier", str(tiny_classifier), "--target", "black",
+                         "--steps", "10", "--n", "128", "--strengths", "0,1", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "wrote" in printed and "learned s=1" in printed
+    vec = load_vector(out)
+    assert vec.meta["method"] == "learned" and vec.meta["keep"] == ["hair_style", "eye_color"]
+    assert run_cli("edit", "--checkpoint", tiny_run, "--vector", out, "--strengths", "-1,0,1", "--idols", "0,1",
+                   "--out", tmp_path / "edit.png") == 0
