@@ -19,8 +19,9 @@ Chapters 10 (the latent space) and 12 (measuring a GAN) use the run's final gene
 (``checkpoints/last.npz``), some of its epoch checkpoints and the attribute classifier
 (``--classifier``, default ``runs/classifier.npz``). Each ``latent_*`` and ``measure_*`` picture
 is made by one function below that runs minigan's own commands (``interpolate``, ``sample``,
-``vector``, ``edit``, ``evaluate``) or functions, exactly as the chapters write them, into a
-work folder (``--work``, default ``RUN/docs_figures``), and reduces the result to a palette.
+``vector``, ``edit``, ``evaluate``, ``examples/learn_direction.py``) or functions, exactly as the
+chapters write them, into a work folder (``--work``, default ``RUN/docs_figures``), and reduces
+the result to a palette.
 Attribute vectors and the evaluation are kept in the work folder and reused when the picture is
 drawn again (delete the folder to recompute them).
 """
@@ -271,6 +272,47 @@ def latent_edit_compare(ctx) -> list[Path]:
     return [_save(picture, ctx.out / "latent_edit_compare.png")]
 
 
+def _learned(ctx, keep_weight: float) -> Path:
+    """``examples/learn_direction.py`` from blond - rest with ``--keep-weight`` (made once)."""
+    import importlib.util  # noqa: PLC0415
+
+    path = ctx.work / f"blond_learned_{keep_weight:g}.npz"
+    if not path.exists():
+        script = HERE.parents[1] / "examples" / "learn_direction.py"
+        spec = importlib.util.spec_from_file_location("learn_direction", script)
+        example = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(example)
+        argv = ["--checkpoint", ctx.run, "--classifier", ctx.classifier, "--start", _vector(ctx, "blond_rest"),
+                "--keep-weight", keep_weight, "--out", path]
+        print("  python examples/learn_direction.py " + " ".join(str(a) for a in argv), flush=True)
+        if example.main([str(a) for a in argv]):
+            raise SystemExit("learn_direction.py failed")
+    return path
+
+
+def latent_edit_learned(ctx) -> list[Path]:
+    """The eight idols moved 2.58 and 3.9 units by blond - rest and by the vector learned with
+    keep weight 0.7, which trades blondness for kept hair styles."""
+    import numpy as np  # noqa: PLC0415
+
+    from minigan.checkpoint import load_generator  # noqa: PLC0415
+    from minigan.latent import edit_images, idol_noise, labelled_grid, load_vector, parse_ints  # noqa: PLC0415
+
+    G, _ = load_generator(ctx.run)
+    idols = parse_ints(EDITED_IDOLS, "idols")
+    z = idol_noise(G.nz, idols)  # (8, nz)
+    learned = load_vector(_learned(ctx, 0.7)).vector
+    rest = load_vector(_vector(ctx, "blond_rest")).vector
+    rest = rest * (np.linalg.norm(learned) / np.linalg.norm(rest))  # as long as the learned vector
+    rows, labels = [edit_images(G, z, np.zeros(G.nz, np.float32), [0])[0]], ["original"]
+    for name, v in (("blond - rest", rest), ("learned 0.7", learned)):
+        for s in (1, 1.5):
+            rows.append(edit_images(G, z, v, [s])[0])  # (8, S, S, 3)
+            labels.append(f"{name} x{s:g}")
+    picture = labelled_grid(np.stack(rows), labels, [f"#{i}" for i in idols], scale=2)
+    return [_save(picture, ctx.out / "latent_edit_learned.png")]
+
+
 def latent_edit_success(ctx) -> list[Path]:
     """``evaluate --vector``'s edit-success plot for the blog's vector."""
     return [_save(Image.open(_evaluation(ctx) / "edit_success.png"), ctx.out / "latent_edit_success.png")]
@@ -327,6 +369,7 @@ FIGURES = {
     "latent_edit_blond": latent_edit_blond,
     "latent_edit_exemplars": latent_edit_exemplars,
     "latent_edit_compare": latent_edit_compare,
+    "latent_edit_learned": latent_edit_learned,
     "latent_edit_success": latent_edit_success,
     "measure_pictures": measure_pictures,
     "measure_checkpoints": measure_checkpoints,
