@@ -7,7 +7,8 @@ also run without a GPU, compiled for the CPU, in tests/test_gpu_kernels_on_cpu.p
 * each gpu.py kernel equals the reference kernel on CuPy arrays, over odd shapes;
 * every layer's forward and backward pass on the GPU equals the CPU's to float32 rounding;
 * training steps, and a tiny training run, give the CPU's losses;
-* the commands draw the CPU's idols.
+* the commands draw the CPU's idols;
+* a vector learned through the classifier and the generator is the CPU's.
 
 Importing this module does not import CuPy (``backend.get_cupy()`` runs inside the tests).
 """
@@ -307,3 +308,22 @@ def test_sampling_on_the_gpu_draws_the_cpu_idols(cp, tmp_path, tiny_idols):
               for device in ("cpu", "gpu")}
     difference = np.abs(images["gpu"].astype(int) - images["cpu"].astype(int))
     assert difference.max() <= 1 and (difference == 0).mean() > 0.99
+
+
+def test_a_learned_vector_on_the_gpu_is_the_cpus(cp, tmp_path, tiny_idols):
+    """learn_vector's gradient through classifier and generator, and its Adam steps, on CuPy."""
+    from minigan.checkpoint import load_generator
+    from minigan.evaluate import load_classifier, save_classifier, train_classifier
+    from minigan.latent import learn_vector
+
+    tiny_run(tmp_path, tiny_idols, "cpu")
+    clf, _ = train_classifier(tiny_idols, epochs=5, batch_size=8, width=4, feature_dim=16, progress=False)
+    save_classifier(tmp_path / "clf.npz", clf, tiny_idols.vocab)
+    vectors = {}
+    for device in ("cpu", "gpu"):
+        G, _ = load_generator(tmp_path / "cpu" / "run", device)
+        classifier, _ = load_classifier(tmp_path / "clf.npz", device)
+        vectors[device], _ = learn_vector(G, classifier, "hair_color", 1, keep=("hair_style",), steps=5, n=64,
+                                          batch_size=16, lr=0.05, max_length=2.0, progress=False)
+    assert isinstance(vectors["gpu"], np.ndarray)
+    assert_close(vectors["gpu"], vectors["cpu"], rtol=1e-3, atol=1e-5, what="learned vector")
