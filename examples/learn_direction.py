@@ -80,8 +80,9 @@ def main(argv=None) -> int:
     print(f"wrote {out}: |vector| = {np.linalg.norm(vector):.2f}")
 
     print(f"edit success on 500 other idols (seed {args.seed + 1}): share {vocab[attribute][target]} / share "
-          f"keeping {', '.join(keep)} (a random direction as long keeps)")
-    vectors = [("learned", vector)] + ([("start", start)] if start is not None else [])
+          f"keeping {', '.join(keep)} (a random direction as long keeps)"
+          + (f"; the start scaled to |v| = {max_length:.2f}" if start is not None else ""))
+    vectors = [("learned", vector)] + ([("start", start)] if start is not None else [])  # start: as long as allowed
     for name, v in vectors:
         rows = edit_success(G, clf, v, attribute, target, strengths, n=500, seed=args.seed + 1,
                             noise_kind=kind, progress=False)

@@ -278,8 +278,8 @@ def learn_vector(G, clf, attribute: str, target: int, keep=(), keep_weight: floa
     back through the classifier and the generator (both frozen, in evaluation mode) to the
     noise; every idol's gradient with respect to its noise is a gradient with respect to ``v``,
     and their sum drives minigan's Adam. After each step ``v`` is shortened to ``max_length``
-    if longer: a long vector leaves the shell where the training noise lives (the start of
-    this chapter).
+    if longer: a long vector moves idols off the shell where the training noise lives
+    (chapter 10 of the docs).
 
     Args:
         G, clf: the generator and an :class:`minigan.evaluate.AttributeClassifier`.
@@ -303,6 +303,12 @@ def learn_vector(G, clf, attribute: str, target: int, keep=(), keep_weight: floa
             raise MiniganError(f"the classifier has no {name!r} head (it knows {', '.join(clf.heads)})")
     if attribute in keep:
         raise MiniganError(f"cannot keep {attribute} while learning a vector that changes it")
+    if G.image_size != clf.image_size:
+        raise MiniganError(f"the classifier was trained on {clf.image_size}x{clf.image_size} images but the "
+                           f"generator makes {G.image_size}x{G.image_size} ones")
+    if steps < 1 or batch_size < 1 or n < batch_size:
+        raise MiniganError(f"learning a vector needs steps >= 1 and a pool of at least one batch "
+                           f"(got steps={steps}, batch_size={batch_size}, n={n})")
     rng = np.random.default_rng(seed)
     pool = noise(rng, n, G.nz, noise_kind)  # (n, nz)
     layers = [layer for model in (G, clf) for _, layer in model.named_layers()]
@@ -313,7 +319,7 @@ def learn_vector(G, clf, attribute: str, target: int, keep=(), keep_weight: floa
     try:
         original = classify(clf, generate(G, pool)).predictions  # the classes the edit should keep
         holder = Layer()  # v as the one parameter of a layer, so that Adam can train it
-        v0 = np.zeros(G.nz, np.float32) if start is None else np.asarray(start, np.float32).copy()
+        v0 = np.zeros(G.nz, np.float32) if start is None else to_numpy(start).astype(np.float32).reshape(G.nz)
         holder.add_param("v", xp.asarray(v0))
         optimizer = Adam(holder, lr=lr, betas=(0.9, 0.999))
         losses = {a: SoftmaxCrossEntropyLoss() for a in keep}

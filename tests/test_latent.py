@@ -323,6 +323,8 @@ def test_learn_vector_raises_the_target_share_keeps_when_asked_and_is_determinis
         learn_vector(G, clf, "hair_color", target, keep=("hair_color",), **kw)
     with pytest.raises(MiniganError, match="no 'smile' head"):
         learn_vector(G, clf, "smile", 0, **kw)
+    with pytest.raises(MiniganError, match="a pool of at least one batch"):
+        learn_vector(G, clf, "hair_color", target, **{**kw, "n": 16})
 
 
 def test_learn_direction_example_saves_a_vector_edit_can_use(tiny_run, tiny_classifier, tmp_path, capsys):
