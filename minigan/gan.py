@@ -51,11 +51,11 @@ def _without_input_gradient(model):
     """Inside the block nobody reads the gradient of ``model``'s input, so its first layer may
     skip computing it (``Layer.needs_input_grad``; a convolution saves a GEMM and a col2im)."""
     first = model.layers[0] if getattr(model, "layers", None) else model
-    first.needs_input_grad = False
+    before, first.needs_input_grad = first.needs_input_grad, False
     try:
         yield
     finally:
-        first.needs_input_grad = True
+        first.needs_input_grad = before
 
 
 def train_step(G, D, opt_g, opt_d, real, z, *, real_label: float = 1.0, augment=None,

@@ -1,6 +1,6 @@
 """Kernel dispatch: one name per kernel, the implementation chosen by the array's device.
 
-The layers call ``kernels.im2col(x, ...)`` and never care which version runs:
+The layers call ``kernels.im2col_nhwc(x, ...)`` and never care which version runs:
 
 * NumPy arrays use the numba kernels of :mod:`minigan.kernels.cpu` when numba is installed,
 * CuPy arrays use the CUDA kernels of :mod:`minigan.kernels.gpu`,
@@ -21,8 +21,9 @@ from ..backend import get_array_module
 from . import reference
 from .reference import conv_output_size
 
-# The kernels that have fast versions. Each backend module defines all of them.
-KERNEL_NAMES = tuple(name for name in reference.__all__ if name != "conv_output_size")
+# The kernels that have fast versions. Each backend module defines all of them. (reference.py
+# also has the textbook NCHW im2col/col2im of chapter 2: oracles for the tests, never dispatched.)
+KERNEL_NAMES = tuple(name for name in reference.__all__ if name not in ("conv_output_size", "im2col", "col2im"))
 
 _MODES = ("auto", "reference")
 _mode = os.environ.get("MINIGAN_KERNELS", "auto").strip().lower() or "auto"
@@ -76,24 +77,12 @@ def backend_for(x):
 
 
 def _pick(name: str, x):
-    """The implementation of kernel ``name`` for arrays like ``x``.
-
-    A fast module may leave a kernel out when plain array code is already as fast on its
-    device; the reference version then serves it.
-    """
-    return getattr(backend_for(x), name, None) or getattr(reference, name)
+    """The implementation of kernel ``name`` for arrays like ``x``."""
+    return getattr(backend_for(x), name)
 
 
 # One thin function per kernel, so that a reader finds each name here and its maths in
 # reference.py. Each passes its arguments straight to the chosen implementation.
-
-
-def im2col(x, kh, kw, stride, padding):
-    return _pick("im2col", x)(x, kh, kw, stride, padding)
-
-
-def col2im(cols, x_shape, kh, kw, stride, padding):
-    return _pick("col2im", cols)(cols, x_shape, kh, kw, stride, padding)
 
 
 def im2col_nhwc(x, kh, kw, stride, padding, out=None):

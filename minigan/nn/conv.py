@@ -113,11 +113,6 @@ def scratch(shape, dtype, xp):
     return buffer[:size].reshape(shape)
 
 
-def release_scratch() -> None:
-    """Free this thread's scratch buffers (they are re-created, at the size needed, on next use)."""
-    _scratch.pool = {}
-
-
 def conv2d(x, W, stride: int = 1, padding: int = 0, b=None):
     """Convolution forward pass without a layer (no cache): ``x (N, C, H, W) -> (N, F, OH, OW)``."""
     y, _ = _conv2d_forward(x, W, b, stride, padding)
