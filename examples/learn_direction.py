@@ -57,9 +57,7 @@ def main(argv=None) -> int:
     vocab = clf_meta["vocab"]
     attribute, target = parse_target(args.target, vocab)
     keep = [a.strip() for a in args.keep.split(",") if a.strip()]
-    start = load_vector(args.start).vector if args.start else None
-    if start is not None and start.shape != (G.nz,):
-        parser.error(f"--start {args.start} has {start.shape[0]} dimensions, the generator's noise {G.nz}")
+    start = load_vector(args.start, G.nz).vector if args.start else None
     max_length = args.max_length or (1.5 * float(np.linalg.norm(start)) if start is not None else 3.0)
     strengths = parse_floats(args.strengths, "--strengths")
     if start is not None:  # a start as long as the limit: the learning begins where an edit at 1.5 would be

@@ -32,6 +32,7 @@ The classifier is the discriminator's shape with three heads::
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import time
@@ -187,9 +188,9 @@ class ClassifierOutput:
     features: np.ndarray
     probabilities: dict
 
-    @property
+    @functools.cached_property
     def predictions(self) -> dict:
-        """``{attribute: (N,) int64}``, the most probable class of each head."""
+        """``{attribute: (N,) int64}``, the most probable class of each head (worked out once)."""
         return {name: p.argmax(axis=1).astype(np.int64) for name, p in self.probabilities.items()}
 
 
@@ -234,6 +235,13 @@ def classify(clf: AttributeClassifier, images, batch_size: int = 256,
         if bar:
             bar.close()
     return ClassifierOutput(np.concatenate(feats), {name: np.concatenate(p) for name, p in probs.items()})
+
+
+def require_heads(clf: AttributeClassifier, attributes) -> None:
+    """MiniganError naming the classifier's heads if it has no head for one of ``attributes``."""
+    for name in attributes:
+        if name not in clf.heads:
+            raise MiniganError(f"the classifier has no {name!r} head (it knows {', '.join(clf.heads)})")
 
 
 def classifier_accuracy(clf: AttributeClassifier, images, labels: dict, batch_size: int = 256) -> dict:
@@ -481,9 +489,13 @@ def histogram_distance(classes_a, classes_b, num_classes: int) -> float:
     the share of one set's idols that would have to change class to match the other's mix
     (0: the same mix; 1: no class in common).
     """
-    p = np.bincount(np.asarray(classes_a), minlength=num_classes) / max(len(classes_a), 1)
-    q = np.bincount(np.asarray(classes_b), minlength=num_classes) / max(len(classes_b), 1)
+    p, q = class_shares(classes_a, num_classes), class_shares(classes_b, num_classes)
     return float(0.5 * np.abs(p - q).sum())
+
+
+def class_shares(classes, num_classes: int) -> np.ndarray:
+    """The share of each class ``(num_classes,)`` in an array of class numbers."""
+    return np.bincount(np.asarray(classes), minlength=num_classes) / max(len(classes), 1)
 
 
 def attribute_histogram_distance(predictions_real: dict, predictions_fake: dict, classes: dict) -> dict:
@@ -556,7 +568,7 @@ def memorisation(sample_images, sample_features, real_images, real_features, qua
     (real-vs-real median), ``expected_share`` (= quantile); plus the NumPy arrays
     ``pixel_distances``, ``pixel_indices``, ``feature_distances``, ``feature_indices`` ``(N,)``.
     """
-    xp = get_array_module(to_device(np.zeros(1), device))
+    xp = get_cupy() if normalize_device(device) == "gpu" else np
     rng = np.random.default_rng(seed)
     calib = rng.permutation(len(real_images))[:min(calibration, len(real_images))]  # (C,)
     result = {}
@@ -597,8 +609,7 @@ def edit_success(G, clf: AttributeClassifier, vector, attribute: str, target: in
     from .latent import edit_noise  # noqa: PLC0415
     from .sampling import noise  # noqa: PLC0415
 
-    if attribute not in clf.heads:
-        raise MiniganError(f"the classifier has no {attribute!r} head (it knows {', '.join(clf.heads)})")
+    require_heads(clf, (attribute,))
     z = noise(np.random.default_rng(seed), n, G.nz, noise_kind)  # (n, nz)
     original = generate_and_classify(G, clf, z,
                                      progress="classifying the originals" if progress else None)[0].predictions
@@ -854,7 +865,7 @@ def evaluate_main(argv=None) -> int:
                "attributes": hist, "memorisation": {"pixel": memo["pixel"], "feature": memo["feature"]}}
 
     save_grid(fake_images[:64], out / "samples.png", nrow=8, scale=2)
-    shares = {name: {a: np.bincount(o.predictions[a], minlength=k) / len(o.features) for a, k in classes.items()}
+    shares = {name: {a: class_shares(o.predictions[a], k) for a, k in classes.items()}
               for name, o in (("real", real_out), ("generated", fake_out))}  # {series: {attribute: (K,)}}
     attribute_chart(shares, vocab, out / "attributes.png",
                     title=f"classified attributes: {len(real)} real vs {args.n} generated idols")
@@ -865,10 +876,7 @@ def evaluate_main(argv=None) -> int:
     pictures = ["samples.png", "attributes.png", "nearest_pixels.png", "nearest_features.png"]
 
     if args.vector:
-        vec = load_vector(args.vector)
-        if vec.vector.shape != (G.nz,):
-            raise MiniganError(f"{args.vector} is a {vec.vector.shape[0]}-d vector but the generator takes "
-                               f"{G.nz}-d noise")
+        vec = load_vector(args.vector, G.nz)
         attribute, target = _vector_target(vec.meta, args.target, vocab)
         strengths = parse_floats(args.strengths, "--strengths")
         rows = edit_success(G, clf, vec.vector, attribute, target, strengths, n=args.edit_n, seed=args.seed + 1,

@@ -46,7 +46,7 @@ import numpy as np
 
 from .backend import get_array_module, to_numpy
 from .errors import MiniganError
-from .sampling import add_generator_arguments, load_generator_from_args
+from .sampling import add_generator_arguments, generate, load_generator_from_args, noise
 
 __all__ = [
     "idol_noise",
@@ -86,7 +86,6 @@ def idol_noise(nz: int, indices, seed: int = 0, kind: str = "gaussian") -> np.nd
     Returns float32 ``(len(indices), nz)``: rows ``indices`` of ``noise(default_rng(seed), n, nz)``
     (the same for every ``n`` larger than the indices: noise is drawn row by row).
     """
-    from .sampling import noise  # noqa: PLC0415
 
     indices = np.asarray(indices, dtype=np.int64)
     if indices.size == 0:
@@ -98,7 +97,6 @@ def idol_noise(nz: int, indices, seed: int = 0, kind: str = "gaussian") -> np.nd
 
 def seed_noise(nz: int, seeds, kind: str = "gaussian") -> np.ndarray:
     """One idol per seed, the first idol of ``sample --seed s``: float32 ``(len(seeds), nz)``."""
-    from .sampling import noise  # noqa: PLC0415
 
     return np.stack([noise(np.random.default_rng(int(s)), 1, nz, kind)[0] for s in seeds]).astype(np.float32)
 
@@ -153,7 +151,6 @@ def interpolation_strips(G, z_start, z_end, steps: int, method: str = "slerp") -
     to ``G(z_end[p])``.
     """
     from .data import to_images  # noqa: PLC0415
-    from .sampling import generate  # noqa: PLC0415
 
     z = np.concatenate([interpolate(a, b, steps, method) for a, b in zip(z_start, z_end)])  # (P * steps, nz)
     images = to_images(generate(G, z))  # (P * steps, S, S, 3)
@@ -218,13 +215,10 @@ def vector_from_labels(G, clf, attribute: str, plus: str, minus: str = "rest", n
     ``"strata"``, how many were used, when balancing). Deterministic given ``seed``. Raises
     MiniganError when a side has fewer than :data:`MIN_EXEMPLARS` idols.
     """
-    from .evaluate import generate_and_classify  # noqa: PLC0415
-    from .sampling import noise  # noqa: PLC0415
+    from .evaluate import generate_and_classify, require_heads  # noqa: PLC0415
 
     balance = [b for b in balance if b]
-    for name in (attribute, *balance):
-        if name not in clf.heads:
-            raise MiniganError(f"the classifier has no {name!r} head (it knows {', '.join(clf.heads)})")
+    require_heads(clf, (attribute, *balance))
     if attribute in balance:
         raise MiniganError(f"cannot balance {attribute} while building a vector for it")
     names = vocab[attribute]
@@ -291,21 +285,15 @@ def learn_vector(G, clf, attribute: str, target: int, keep=(), keep_weight: floa
     Returns ``(vector float32 (nz,), history)``: history has the mean losses every 25 steps.
     Deterministic given ``seed``.
     """
-    from .evaluate import classify  # noqa: PLC0415
+    from .evaluate import generate_and_classify, require_heads  # noqa: PLC0415
     from .nn import SoftmaxCrossEntropyLoss, softmax  # noqa: PLC0415
     from .nn.layer import Layer  # noqa: PLC0415
     from .optim import Adam  # noqa: PLC0415
     from .progress import ProgressBar  # noqa: PLC0415
-    from .sampling import generate, noise  # noqa: PLC0415
 
-    for name in (attribute, *keep):
-        if name not in clf.heads:
-            raise MiniganError(f"the classifier has no {name!r} head (it knows {', '.join(clf.heads)})")
+    require_heads(clf, (attribute, *keep))
     if attribute in keep:
         raise MiniganError(f"cannot keep {attribute} while learning a vector that changes it")
-    if G.image_size != clf.image_size:
-        raise MiniganError(f"the classifier was trained on {clf.image_size}x{clf.image_size} images but the "
-                           f"generator makes {G.image_size}x{G.image_size} ones")
     if steps < 1 or batch_size < 1 or n < batch_size:
         raise MiniganError(f"learning a vector needs steps >= 1 and a pool of at least one batch "
                            f"(got steps={steps}, batch_size={batch_size}, n={n})")
@@ -317,7 +305,7 @@ def learn_vector(G, clf, attribute: str, target: int, keep=(), keep_weight: floa
         layer.training, layer.requires_grad, layer.needs_input_grad = False, False, True
     xp = get_array_module(G.layers[0].params["W"])
     try:
-        original = classify(clf, generate(G, pool)).predictions  # the classes the edit should keep
+        original = generate_and_classify(G, clf, pool)[0].predictions  # the classes the edit should keep
         holder = Layer()  # v as the one parameter of a layer, so that Adam can train it
         v0 = np.zeros(G.nz, np.float32) if start is None else to_numpy(start).astype(np.float32).reshape(G.nz)
         holder.add_param("v", xp.asarray(v0))
@@ -336,11 +324,10 @@ def learn_vector(G, clf, attribute: str, target: int, keep=(), keep_weight: floa
             grads = {attribute: (weight * (p - onehot) / batch_size).astype(np.float32)}
             record = {"target": float(ce.mean())}
             for a in keep:
-                record[a] = float(losses[a].forward(logits[a], xp.asarray(original[a][idx])))
+                record[a] = float(losses[a].forward(logits[a], original[a][idx]))
                 grads[a] = keep_weight * losses[a].backward()
             dz = G.backward(clf.backward(grads))  # (B, nz): d loss / d (z + v) for every idol
-            holder.zero_grad()
-            holder.grads["v"] = dz.sum(axis=0).astype(np.float32)
+            holder.grads["v"] = dz.sum(axis=0).astype(np.float32)  # Adam reads it; nothing accumulates
             optimizer.step()
             length = float(xp.linalg.norm(holder.params["v"]))
             if max_length is not None and length > max_length:
@@ -371,8 +358,9 @@ def save_vector(path, vector, meta: dict) -> Path:
     return path
 
 
-def load_vector(path) -> AttributeVector:
-    """Read a vector written by :func:`save_vector`; MiniganError if missing or of another kind."""
+def load_vector(path, nz: int | None = None) -> AttributeVector:
+    """Read a vector written by :func:`save_vector`; MiniganError if missing, of another kind, or
+    (given ``nz``) not made for a generator with ``nz``-dimensional noise."""
     path = Path(path)
     if not path.exists():
         raise MiniganError(f"no attribute vector at {path}; make one with  python -m minigan vector")
@@ -383,6 +371,8 @@ def load_vector(path) -> AttributeVector:
         raise MiniganError(f"{path} is not an attribute vector file ({exc.__class__.__name__}: {exc})") from exc
     if meta.get("format") != VECTOR_FORMAT or vector.ndim != 1:
         raise MiniganError(f"{path} is not a minigan attribute vector")
+    if nz is not None and vector.shape != (nz,):
+        raise MiniganError(f"{path} is a {vector.shape[0]}-d vector but the generator takes {nz}-d noise")
     return AttributeVector(vector.astype(np.float32), meta)
 
 
@@ -399,7 +389,6 @@ def edit_noise(z, vector, strengths) -> np.ndarray:
 def edit_images(G, z, vector, strengths) -> np.ndarray:
     """The edited idols: uint8 ``(K, N, S, S, 3)``, row ``k`` is every idol at strength ``k``."""
     from .data import to_images  # noqa: PLC0415
-    from .sampling import generate  # noqa: PLC0415
 
     edited = edit_noise(z, vector, strengths)  # (K, N, nz)
     images = to_images(generate(G, edited.reshape(-1, edited.shape[-1])))  # (K * N, S, S, 3)
@@ -659,10 +648,7 @@ def edit_main(argv=None) -> int:
     parser.add_argument("--scale", type=int, default=2, help="enlarge pixels (default 2)")
     args = parser.parse_args(attach_number_lists(argv))
     G, _, kind = load_generator_from_args(args)
-    vec = load_vector(args.vector)
-    if vec.vector.shape != (G.nz,):
-        raise MiniganError(f"{args.vector} is a {vec.vector.shape[0]}-d vector but this generator takes "
-                           f"{G.nz}-d noise")
+    vec = load_vector(args.vector, G.nz)
     strengths = list(np.arange(-3, 3.01, 0.5)) if args.sweep else parse_floats(args.strengths, "--strengths")
     strengths = sorted(strengths)
     z, labels = _named_idols(args, G.nz, kind, range(8))

@@ -219,10 +219,14 @@ class Trainer:
         except OSError as exc:
             raise MiniganError(f"cannot write the run folder {d}: {exc.strerror or exc}") from exc
 
+    def _dataset_info(self) -> dict:
+        """What config.json and every checkpoint record of the training data."""
+        return {"source": self.dataset.source, "images": len(self.dataset)}
+
     def _check_same_data(self, meta: dict) -> None:
         """A resumed run must see the data it started on (same source, same number of images)."""
         saved = meta.get("dataset", {})
-        now = {"source": self.dataset.source, "images": len(self.dataset)}
+        now = self._dataset_info()
         if saved and saved != now:
             raise CheckpointError(f"this run was trained on {saved['source']} ({saved['images']} images), but the data "
                                   f"now is {now['source']} ({now['images']} images); resume with the same data")
@@ -269,7 +273,7 @@ class Trainer:
             "minigan": __version__,
             "config": dataclasses.asdict(self.config),
             "models": {"G": self.G.config(), "D": self.D.config()},
-            "dataset": {"source": self.dataset.source, "images": len(self.dataset)},
+            "dataset": self._dataset_info(),
             "epoch": self.epoch,
             "batch_in_epoch": self.batch_in_epoch,
             "step": self.step,
@@ -401,7 +405,7 @@ class Trainer:
         if self.step == 0 and self.batch_in_epoch == 0:
             (self.run_dir / "log.jsonl").write_text("")
             (self.run_dir / "config.json").write_text(json.dumps(
-                {**dataclasses.asdict(c), "dataset": {"source": self.dataset.source, "images": len(self.dataset)},
+                {**dataclasses.asdict(c), "dataset": self._dataset_info(),
                  "minigan": __version__, "models": {"G": self.G.config(), "D": self.D.config()}}, indent=2) + "\n")
             self._write_real_batch()
             self._sample_grid("epoch_000")
