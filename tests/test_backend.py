@@ -40,16 +40,12 @@ def test_gpu_without_cupy_says_how_to_install():
 
 
 @pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory):
+def tiny_checkpoint(tmp_path_factory, tiny_idols):
     """A training checkpoint of a tiny untrained DCGAN (16x16 idols), written without training."""
-    from minigan.data import ImageDataset, generate_idols
     from minigan.train import TrainConfig, Trainer
 
-    ds = generate_idols(seed=0, characters=range(2), images_per_character=8, workers=1)
-    small = ds.images.reshape(16, 16, 4, 16, 4, 3).mean(axis=(2, 4)).round().astype(np.uint8)
     out = tmp_path_factory.mktemp("runs")
-    trainer = Trainer(TrainConfig(out=str(out), name="run", batch_size=8, nz=8, ngf=4, ndf=4),
-                      dataset=ImageDataset(small, ds.labels, ds.vocab, source="tiny idols"))
+    trainer = Trainer(TrainConfig(out=str(out), name="run", batch_size=8, nz=8, ngf=4, ndf=4), dataset=tiny_idols)
     trainer.save()
     return out / "run"
 

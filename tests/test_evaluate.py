@@ -20,8 +20,6 @@ from minigan.gradcheck import check_function
 from minigan.latent import save_vector
 from minigan.nn import SoftmaxCrossEntropyLoss, log_softmax
 
-from .test_latent import tiny_classifier, tiny_idols, tiny_run  # noqa: F401 (fixtures shared with the latent tests)
-
 
 # -- softmax cross-entropy --------------------------------------------------------------------------
 

@@ -261,15 +261,6 @@ def test_training_steps_give_the_cpu_losses(cp):
         assert np.abs(ours - theirs).max() <= 3 * 2 * 2e-4 + 1e-5, mode
 
 
-@pytest.fixture(scope="module")
-def tiny_idols():
-    from minigan.data import ImageDataset, generate_idols
-
-    ds = generate_idols(seed=0, characters=range(4), images_per_character=8, workers=1)
-    small = ds.images.reshape(32, 16, 4, 16, 4, 3).mean(axis=(2, 4)).round().astype(np.uint8)  # (32, 16, 16, 3)
-    return ImageDataset(small, ds.labels, ds.vocab, source="tiny idols")
-
-
 def tiny_run(tmp_path, tiny_idols, device):
     from minigan.train import TrainConfig, Trainer
 

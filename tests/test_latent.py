@@ -9,58 +9,14 @@ import pytest
 from PIL import Image
 
 from minigan import cli
-from minigan.checkpoint import load_generator, model_arrays, save_checkpoint
-from minigan.data import ImageDataset, generate_idols, to_images
+from minigan.checkpoint import load_generator
+from minigan.data import to_images
 from minigan.errors import MiniganError
-from minigan.evaluate import save_classifier, train_classifier
-from minigan.latent import (edit_images, edit_noise, idol_noise, interpolate, interpolation_strips, lerp,
-                            load_vector, save_vector, seed_noise, slerp, vector_from_exemplars,
+from minigan.evaluate import edit_success, generate_and_classify, load_classifier
+from minigan.latent import (edit_images, edit_noise, idol_noise, interpolate, interpolation_strips, learn_vector,
+                            lerp, load_vector, save_vector, seed_noise, slerp, vector_from_exemplars,
                             vector_from_labels)
-from minigan.nn import BatchNorm2d
 from minigan.sampling import generate, noise
-from minigan.train import TrainConfig, Trainer
-
-
-@pytest.fixture(scope="module")
-def tiny_idols():
-    """32 idol icons (4 characters x 8), shrunk to 16x16."""
-    ds = generate_idols(seed=0, characters=range(4), images_per_character=8, workers=1)
-    small = ds.images.reshape(32, 16, 4, 16, 4, 3).mean(axis=(2, 4)).round().astype(np.uint8)  # (32, 16, 16, 3)
-    return ImageDataset(small, ds.labels, ds.vocab, source="tiny idols")
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory, tiny_idols):
-    """A tiny GAN trained for two steps' worth of epochs, made lively; returns its checkpoint path.
-
-    Eight steps teach a 16x16 GAN little: its idols are grey and nearly alike, so every one is
-    classified the same and no attribute vector can be built. To give the tests varied idols,
-    the trained generator's BatchNorm statistics are set to those of a batch of 512 (momentum 1)
-    and its output layer is made 5x stronger; the result is saved as an ordinary checkpoint.
-    """
-    out = tmp_path_factory.mktemp("latent")
-    trainer = Trainer(TrainConfig(out=str(out), name="run", epochs=2, batch_size=8, nz=8, ngf=4, ndf=4,
-                                  first_epoch_samples=0, log_every=2, fooled_n=16, seed=3), dataset=tiny_idols)
-    trainer.run()
-    G = trainer.G.train()
-    for layer in G.layers:
-        if isinstance(layer, BatchNorm2d):
-            layer.momentum = 1.0
-    G.forward(noise(np.random.default_rng(99), 512, G.nz))
-    G.eval().layers[-2].params["W"] *= 5
-    path = out / "lively.npz"
-    save_checkpoint(path, {**model_arrays("G", G), **model_arrays("D", trainer.D)}, trainer._meta("gan-weights"))
-    return path
-
-
-@pytest.fixture(scope="module")
-def tiny_classifier(tmp_path_factory, tiny_idols):
-    """An attribute classifier for 16x16 idols (trained to 100% on the 32 icons in ~0.1 s)."""
-    clf, report = train_classifier(tiny_idols, epochs=40, batch_size=8, width=4, feature_dim=16, holdout=0.25,
-                                   progress=False)
-    path = tmp_path_factory.mktemp("classifier") / "classifier.npz"
-    save_classifier(path, clf, tiny_idols.vocab, {"training": report})
-    return path
 
 
 def run_cli(*argv):
@@ -175,16 +131,13 @@ def test_vector_from_exemplars_is_the_difference_of_means_with_provenance(tiny_r
 
 
 def test_vector_from_labels_classifies_samples_and_is_deterministic(tiny_run, tiny_classifier, tmp_path, capsys):
-    from minigan.evaluate import load_classifier
-
     G, _ = load_generator(tiny_run)
     clf, meta = load_classifier(tiny_classifier)
     vocab = meta["vocab"]
     # pick the class the tiny generator's idols are most often given, so both sides are populated
-    from minigan.evaluate import generate_and_classify
-
     z = noise(np.random.default_rng(0), 200, G.nz)
-    pred = generate_and_classify(G, clf, z)[0].predictions["hair_color"]
+    predicted = generate_and_classify(G, clf, z)[0].predictions
+    pred = predicted["hair_color"]
     common = vocab["hair_color"][np.bincount(pred).argmax()]
     vector, counts = vector_from_labels(G, clf, "hair_color", common, "rest", n=200, seed=0, vocab=vocab,
                                         progress=False)
@@ -195,7 +148,7 @@ def test_vector_from_labels_classifies_samples_and_is_deterministic(tiny_run, ti
     # balanced by hair style: the differences within each style, averaged
     balanced, bcounts = vector_from_labels(G, clf, "hair_color", common, "rest", n=200, seed=0, vocab=vocab,
                                            balance=["hair_style"], progress=False)
-    style = generate_and_classify(G, clf, z)[0].predictions["hair_style"]
+    style = predicted["hair_style"]
     parts, weights = [], []
     for k in np.unique(style):
         p, m = is_common & (style == k), ~is_common & (style == k)
@@ -288,9 +241,6 @@ def test_edit_command_writes_the_blog_figure_deterministically(tiny_run, tmp_pat
 
 
 def test_learn_vector_raises_the_target_share_keeps_when_asked_and_is_deterministic(tiny_run, tiny_classifier):
-    from minigan.evaluate import edit_success, generate_and_classify, load_classifier
-    from minigan.latent import learn_vector
-
     G, _ = load_generator(tiny_run)
     clf, meta = load_classifier(tiny_classifier)
     pred = generate_and_classify(G, clf, noise(np.random.default_rng(1), 200, G.nz))[0].predictions["hair_color"]

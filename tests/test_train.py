@@ -12,19 +12,10 @@ import pytest
 from minigan import train as train_module
 from minigan.backend import to_numpy
 from minigan.checkpoint import load_checkpoint, load_discriminator, load_generator, save_checkpoint
-from minigan.data import ImageDataset, generate_idols
 from minigan.errors import CheckpointError, MiniganError, TrainingDiverged
 from minigan.train import TrainConfig, Trainer
 
 from .conftest import DEVICES
-
-
-@pytest.fixture(scope="module")
-def tiny_idols():
-    """32 idol icons (4 characters x 8), shrunk to 16x16 so that a step takes milliseconds."""
-    ds = generate_idols(seed=0, characters=range(4), images_per_character=8, workers=1)
-    small = ds.images.reshape(32, 16, 4, 16, 4, 3).mean(axis=(2, 4)).round().astype(np.uint8)  # (32, 16, 16, 3)
-    return ImageDataset(small, ds.labels, ds.vocab, source="tiny idols")
 
 
 def tiny_config(tmp_path, **kw):
