@@ -18,21 +18,16 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))  # run from a checkout without installing
 
+from minigan.viz import load_font  # noqa: E402 (after the path is set)
+
 INK = (40, 40, 48)
 GRID = (150, 150, 160)
 PATCH_COLOURS = [(231, 76, 60), (52, 152, 219), (39, 174, 96), (243, 156, 18)]
-
-
-def _font(size: int):
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # Pillow without FreeType sizes
-        return ImageFont.load_default()
 
 
 def _centred(draw, xy, text, font, fill=INK):
@@ -62,7 +57,7 @@ def im2col(out: Path) -> list[Path]:
     x = np.arange(16, dtype=np.float64).reshape(1, 1, 4, 4)  # (N, C, H, W)
     cols = gather(x, 3, 3, 1, 0)  # (9, 4): one column per output pixel
     cell, pad = 38, 28
-    font, small, title = _font(15), _font(13), _font(16)
+    font, small, title = load_font(15), load_font(13), load_font(16)
     width, height = 980, 470
     img = Image.new("RGB", (width, height), "white")
     d = ImageDraw.Draw(img)
@@ -126,7 +121,7 @@ def checkerboard(out: Path) -> list[Path]:
 
     rows = [(3, "kernel 3, stride 2: uneven overlap"), (4, "kernel 4, stride 2: even overlap")]
     tile, gap, left, top = 200, 24, 20, 40
-    font, small = _font(15), _font(13)
+    font, small = load_font(15), load_font(13)
     width = left + 3 * (tile + gap)
     height = top + len(rows) * (tile + 70)
     img = Image.new("RGB", (width, height), "white")
@@ -164,7 +159,7 @@ def diffaugment(out: Path) -> list[Path]:
         rows.append((policy.replace(",", " + "), DiffAugment(policy, rng=10 + k).forward(x)))
     scale, gap, label_w, top = 2, 6, 230, 10
     size = 64 * scale
-    font = _font(15)
+    font = load_font(15)
     img = Image.new("RGB", (label_w + len(x) * (size + gap), top + len(rows) * (size + gap)), "white")
     d = ImageDraw.Draw(img)
     for r, (label, batch) in enumerate(rows):

@@ -34,18 +34,13 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
+
+from minigan.viz import load_font
 
 HERE = Path(__file__).resolve().parent
 
 TILE, PAD = 64, 2  # the layout of minigan.viz.image_grid: 64x64 tiles, 2 pixels apart
-
-
-def _font(size: int):
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # Pillow without FreeType sizes
-        return ImageFont.load_default()
 
 
 def _palette(image: Image.Image, colors: int = 256) -> Image.Image:
@@ -63,16 +58,22 @@ def _label(name: str, steps_per_epoch: int) -> str:
     return f"epoch {epoch} (step {epoch * steps_per_epoch})"
 
 
-def progress_gif(run: Path, out: Path, rows: int = 2, cols: int = 3) -> Path:
-    """The first ``rows x cols`` idols of each sample grid at chosen moments, labelled."""
+def _sample_grids(run: Path) -> tuple[list[Path], list[Path], int]:
+    """The run's sample grids in order (with the first epoch's snapshots), the per-epoch ones,
+    and the last epoch's number."""
     grids = sorted((run / "samples").glob("epoch_*.png"))
     epochs = [g for g in grids if re.fullmatch(r"epoch_\d{3}", g.stem)]
-    last = int(epochs[-1].stem.split("_")[1])
+    return grids, epochs, int(epochs[-1].stem.split("_")[1])
+
+
+def progress_gif(run: Path, out: Path, rows: int = 2, cols: int = 3) -> Path:
+    """The first ``rows x cols`` idols of each sample grid at chosen moments, labelled."""
+    grids, _, last = _sample_grids(run)
     wanted = {0, 1, 3, 10, 30, last}
     picks = [g for g in grids if "_step_" in g.stem or int(g.stem.split("_")[1]) in wanted]
     steps_per_epoch = _steps_per_epoch(run)
     w, h = PAD + cols * (TILE + PAD), PAD + rows * (TILE + PAD)
-    font = _font(12)
+    font = load_font(12)
     frames = []
     for g in picks:
         frame = Image.new("RGB", (w, h + 18), (24, 24, 28))
@@ -89,14 +90,12 @@ def progress_gif(run: Path, out: Path, rows: int = 2, cols: int = 3) -> Path:
 
 def progress_strip(run: Path, out: Path, idols=(0, 1, 2, 3)) -> Path:
     """Rows: idols of the fixed noise; columns: moments of training, labelled on top."""
-    grids = sorted((run / "samples").glob("epoch_*.png"))
-    epochs = [g for g in grids if re.fullmatch(r"epoch_\d{3}", g.stem)]
-    last = int(epochs[-1].stem.split("_")[1])
+    grids, epochs, last = _sample_grids(run)
     firsts = [g for g in grids if "_step_" in g.stem]
     picks = [grids[0], firsts[0], firsts[len(firsts) // 2]] if firsts else [grids[0]]
     picks += [g for g in epochs if int(g.stem.split("_")[1]) in (1, 3, 10, 30, last)]
     steps_per_epoch = _steps_per_epoch(run)
-    font, head = _font(11), 30
+    font, head = load_font(11), 30
     strip = Image.new("RGB", (PAD + len(picks) * (TILE + PAD), head + len(idols) * (TILE + PAD)), (24, 24, 28))
     draw = ImageDraw.Draw(strip)
     for c, g in enumerate(picks):
@@ -109,9 +108,7 @@ def progress_strip(run: Path, out: Path, idols=(0, 1, 2, 3)) -> Path:
             tile = grid.crop((PAD + gx * (TILE + PAD), PAD + gy * (TILE + PAD),
                               PAD + gx * (TILE + PAD) + TILE, PAD + gy * (TILE + PAD) + TILE))
             strip.paste(tile, (x, head + r * (TILE + PAD)))
-    path = out / "run_progress.png"
-    _palette(strip).save(path, optimize=True)
-    return path
+    return _save(strip, out / "run_progress.png")
 
 
 def _steps_per_epoch(run: Path) -> int:
@@ -252,24 +249,32 @@ def latent_edit_exemplars(ctx) -> list[Path]:
     return _edit(ctx, "blond_exemplars", "latent_edit_exemplars.png")
 
 
-def latent_edit_compare(ctx) -> list[Path]:
-    """The same idols edited at strength 1.5 by each of the four blond vectors."""
+def _edited_rows(ctx, moves, name: str) -> list[Path]:
+    """The idols of ``EDITED_IDOLS`` as they are, then one row per ``(label, vector, strength)``."""
     import numpy as np  # noqa: PLC0415
 
     from minigan.checkpoint import load_generator  # noqa: PLC0415
-    from minigan.latent import edit_images, idol_noise, labelled_grid, load_vector, parse_ints  # noqa: PLC0415
+    from minigan.latent import edit_images, idol_noise, labelled_grid, parse_ints  # noqa: PLC0415
 
     G, _ = load_generator(ctx.run)
     idols = parse_ints(EDITED_IDOLS, "idols")
     z = idol_noise(G.nz, idols)  # (8, nz)
+    rows, labels = [edit_images(G, z, np.zeros(G.nz, np.float32), [0])[0]], ["original"]
+    for label, vector, strength in moves:
+        rows.append(edit_images(G, z, vector, [strength])[0])  # (8, S, S, 3)
+        labels.append(label)
+    picture = labelled_grid(np.stack(rows), labels, [f"#{i}" for i in idols], scale=2)
+    return [_save(picture, ctx.out / name)]
+
+
+def latent_edit_compare(ctx) -> list[Path]:
+    """The same idols edited at strength 1.5 by each of the four blond vectors."""
+    from minigan.latent import load_vector  # noqa: PLC0415
+
     names = {"blond_black": "blond - black", "blond_rest": "blond - rest",
              "blond_rest_balanced": "balanced", "blond_exemplars": "exemplars"}
-    rows, labels = [edit_images(G, z, np.zeros(G.nz, np.float32), [0])[0]], ["original"]
-    for name, label in names.items():
-        rows.append(edit_images(G, z, load_vector(_vector(ctx, name)).vector, [1.5])[0])  # (8, S, S, 3)
-        labels.append(f"+1.5 {label}")
-    picture = labelled_grid(np.stack(rows), labels, [f"#{i}" for i in idols], scale=2)
-    return [_save(picture, ctx.out / "latent_edit_compare.png")]
+    moves = [(f"+1.5 {label}", load_vector(_vector(ctx, name)).vector, 1.5) for name, label in names.items()]
+    return _edited_rows(ctx, moves, "latent_edit_compare.png")
 
 
 def _learned(ctx, keep_weight: float) -> Path:
@@ -291,26 +296,18 @@ def _learned(ctx, keep_weight: float) -> Path:
 
 
 def latent_edit_learned(ctx) -> list[Path]:
-    """The eight idols moved 2.58 and 3.9 units by blond - rest and by the vector learned with
-    keep weight 0.7, which trades blondness for kept hair styles."""
+    """The eight idols moved 1 and 1.5 times the learned vector's length by blond - rest and by
+    the vector learned with keep weight 0.7, which trades blondness for kept hair styles."""
     import numpy as np  # noqa: PLC0415
 
-    from minigan.checkpoint import load_generator  # noqa: PLC0415
-    from minigan.latent import edit_images, idol_noise, labelled_grid, load_vector, parse_ints  # noqa: PLC0415
+    from minigan.latent import load_vector  # noqa: PLC0415
 
-    G, _ = load_generator(ctx.run)
-    idols = parse_ints(EDITED_IDOLS, "idols")
-    z = idol_noise(G.nz, idols)  # (8, nz)
     learned = load_vector(_learned(ctx, 0.7)).vector
     rest = load_vector(_vector(ctx, "blond_rest")).vector
     rest = rest * (np.linalg.norm(learned) / np.linalg.norm(rest))  # as long as the learned vector
-    rows, labels = [edit_images(G, z, np.zeros(G.nz, np.float32), [0])[0]], ["original"]
-    for name, v in (("blond - rest", rest), ("learned 0.7", learned)):
-        for s in (1, 1.5):
-            rows.append(edit_images(G, z, v, [s])[0])  # (8, S, S, 3)
-            labels.append(f"{name} x{s:g}")
-    picture = labelled_grid(np.stack(rows), labels, [f"#{i}" for i in idols], scale=2)
-    return [_save(picture, ctx.out / "latent_edit_learned.png")]
+    moves = [(f"{name} x{s:g}", v, s) for name, v in (("blond - rest", rest), ("learned 0.7", learned))
+             for s in (1, 1.5)]
+    return _edited_rows(ctx, moves, "latent_edit_learned.png")
 
 
 def latent_edit_success(ctx) -> list[Path]:
@@ -351,12 +348,11 @@ def measure_checkpoints(ctx) -> list[Path]:
 def run_pictures(ctx) -> list[Path]:
     """Chapter 8's pictures: the progress GIF and strip, the last grid, the fooled gallery, the losses."""
     run, out = ctx.run, ctx.out
-    last_grid = sorted(g for g in (run / "samples").glob("epoch_*.png") if re.fullmatch(r"epoch_\d{3}", g.stem))[-1]
+    last_grid = _sample_grids(run)[1][-1]
     written = [progress_gif(run, out), progress_strip(run, out)]
     for source, name in ((last_grid, "run_samples.png"), (run / "fooled.png", "run_fooled.png"),
                          (run / "losses.png", "run_losses.png")):
-        _palette(Image.open(source)).save(out / name, optimize=True)
-        written.append(out / name)
+        written.append(_save(Image.open(source), out / name))
     return written
 
 
