@@ -14,6 +14,7 @@ the committed files, so a picture cannot silently drift from the code that made 
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import io
 import re
@@ -168,7 +169,9 @@ def test_pictures_are_small():
             assert picture.stat().st_size < 320_000, f"{picture.name} is {picture.stat().st_size} bytes"
 
 
+@functools.cache
 def _make_figures():
+    """docs/img/make_figures.py as a module (loaded once)."""
     spec = importlib.util.spec_from_file_location("make_figures", DOCS / "img" / "make_figures.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
