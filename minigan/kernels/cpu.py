@@ -34,19 +34,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from . import KERNEL_NAMES
 from .reference import conv_output_size
 
-__all__ = [
-    "im2col_nhwc",
-    "col2im_nhwc",
-    "batch_norm_forward_train",
-    "batch_norm_backward_train",
-    "leaky_relu_forward",
-    "leaky_relu_backward",
-    "relu_forward",
-    "relu_backward",
-    "adam_update",
-]
+__all__ = list(KERNEL_NAMES)  # every dispatched kernel, each with its reference twin's signature
 
 # numba options of every kernel: compiled once per dtype and cached on disk; serial (see the
 # module docstring); no fast-math, so results round exactly as the reference's; no GIL held

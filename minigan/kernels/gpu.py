@@ -36,19 +36,10 @@ from __future__ import annotations
 import cupy as cp
 
 from . import reference
+from . import KERNEL_NAMES
 from .reference import conv_output_size
 
-__all__ = [
-    "im2col_nhwc",
-    "col2im_nhwc",
-    "batch_norm_forward_train",
-    "batch_norm_backward_train",
-    "leaky_relu_forward",
-    "leaky_relu_backward",
-    "relu_forward",
-    "relu_backward",
-    "adam_update",
-]
+__all__ = list(KERNEL_NAMES)  # every dispatched kernel, each with its reference twin's signature
 
 _OPTIONS = ("--fmad=false",)  # no contraction of a*b + c into one rounding: the reference's bits
 
