@@ -274,6 +274,7 @@ class Conv2d(_ConvBase):
         (n, c, h, w), (cols, Wm) = self._cache  # cols (P, K), Wm (F, K)
         W = self.params["W"]
         k = self.kernel_size
+        dy = self.as_param_dtype(dy)
         xp = get_array_module(dy)
         dy2 = _nhwc(dy).reshape(-1, self.out_channels)  # (P, F): free, dy is channels-last
         if self.requires_grad:
@@ -320,6 +321,7 @@ class ConvTranspose2d(_ConvBase):
         (n, c_in, h, w), (x2, Wm) = self._cache  # x2 (N*H*W, C_in), Wm (C_in, K)
         W = self.params["W"]
         k = self.kernel_size
+        dy = self.as_param_dtype(dy)
         xp = get_array_module(dy)
         dy4 = _nhwc(dy)  # (N, OH, OW, C_out): free, dy is channels-last
         if _is_dense_conv_transpose((n, c_in, h, w), self.padding, self.output_padding):

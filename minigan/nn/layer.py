@@ -66,8 +66,9 @@ class Layer:
     def as_param_dtype(self, x, key: str = "W"):
         """``x`` in the dtype of ``params[key]`` (a copy only when it differs).
 
-        A layer computes in its parameters' dtype: a float64 input to a float32 layer is cast
-        down rather than silently turning the rest of the network into float64.
+        A layer computes in its parameters' dtype: a float64 input (or output gradient) to a
+        float32 layer is cast down rather than silently turning the rest of the network, or the
+        backward pass, into float64.
         """
         dtype = self.params[key].dtype
         return x if x.dtype == dtype else x.astype(dtype)

@@ -35,6 +35,7 @@ class Linear(Layer):
         return y
 
     def backward(self, dy):
+        dy = self.as_param_dtype(dy)
         if self.requires_grad:
             self.grads["W"] += dy.T @ self._x  # (out, in)
             if "b" in self.params:

@@ -65,6 +65,7 @@ class BatchNorm2d(Layer):
     def backward(self, dy):
         mode, x, mean, inv_std = self._cache
         gamma = self.params["gamma"]
+        dy = self.as_param_dtype(dy, "gamma")
         if mode == "train":
             dx, dgamma, dbeta = kernels.batch_norm_backward_train(dy, x, mean, inv_std, gamma)
         else:  # a fixed affine map per channel
