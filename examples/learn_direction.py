@@ -16,24 +16,23 @@ nothing else changes. Chapter 10 of the docs shows what the trade looks like on 
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from minigan.cli import run_command
-from minigan.evaluate import DEFAULT_CLASSIFIER, edit_success, load_classifier, parse_target
-from minigan.latent import learn_vector, load_vector, parse_floats, save_vector
-from minigan.sampling import add_generator_arguments, load_generator_from_args
+from minigan.cli.args import add_generator_arguments, load_generator, make_parser, parse_floats
+from minigan.latent import learn_vector, load_vector, save_vector
+from minigan.metrics import edit_success
+from minigan.models.classifier import DEFAULT_CLASSIFIER, load_classifier, parse_target
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python examples/learn_direction.py",
+    parser = make_parser(
+        "learn_direction", prog="python examples/learn_direction.py",
         description=__doc__.split("\n\n")[0] + ". Saves the vector as an .npz for `minigan edit` and prints "
-                    "its edit success next to that of --start.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "its edit success next to that of --start.")
     add_generator_arguments(parser)
     parser.add_argument("--classifier", default=DEFAULT_CLASSIFIER, help="the attribute classifier")
     parser.add_argument("--target", default="hair_color=blond", help="what the edit should give, ATTRIBUTE=CLASS")
@@ -52,7 +51,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="learned.npz", help="the learned vector")
     args = parser.parse_args(argv)
 
-    G, meta, kind = load_generator_from_args(args)
+    G, meta, kind = load_generator(args)
     clf, clf_meta = load_classifier(args.classifier, args.device)
     vocab = clf_meta["vocab"]
     attribute, target = parse_target(args.target, vocab)

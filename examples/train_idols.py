@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 
 from minigan.cli import run_command
-from minigan.train import main
+from minigan.cli.train import main
 
 DESCRIPTION = (
     "Train a DCGAN (Radford et al. 2015) on minigan's built-in set of 4,466 anime idol icons "

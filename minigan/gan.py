@@ -51,11 +51,8 @@ def _without_input_gradient(model):
     """Inside the block nobody reads the gradient of ``model``'s input, so its first layer may
     skip computing it (``Layer.needs_input_grad``; a convolution saves a GEMM and a col2im)."""
     first = model.layers[0] if getattr(model, "layers", None) else model
-    before, first.needs_input_grad = first.needs_input_grad, False
-    try:
+    with first.mode(needs_input_grad=False):
         yield
-    finally:
-        first.needs_input_grad = before
 
 
 def train_step(G, D, opt_g, opt_d, real, z, *, real_label: float = 1.0, augment=None,
@@ -88,16 +85,13 @@ def train_step(G, D, opt_g, opt_d, real, z, *, real_label: float = 1.0, augment=
 
     # 2. generator: make D call the fakes real; D's weights are not trained here
     opt_g.zero_grad()
-    D.requires_grad_(False)  # skip D's weight gradients: they would be thrown away
-    try:
+    with D.mode(requires_grad=False):  # skip D's weight gradients: they would be thrown away
         logits_g = D.forward(T.forward(fake) if T is not None else fake)
         loss_g = bce.forward(logits_g, 1.0)
         dfake = D.backward(bce.backward())  # dL_G / d(T(fake))
         if T is not None:
             dfake = T.backward(dfake)  # through the augmentation to the clean fake
         G.backward(dfake)
-    finally:
-        D.requires_grad_(True)
     opt_g.step()
 
     return StepResult(loss_d=loss_real + loss_fake, loss_g=loss_g,

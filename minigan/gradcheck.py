@@ -31,7 +31,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["GradcheckResult", "relative_error", "numerical_gradient", "check_layer", "check_function", "main"]
+from . import nn
+from .models.dcgan import Discriminator, Generator
+
+__all__ = ["GradcheckResult", "relative_error", "numerical_gradient", "check_layer", "check_function", "layer_cases"]
 
 
 @dataclass
@@ -183,11 +186,9 @@ def check_function(forward, backward, x, *, h: float = 1e-5, tol: float = 1e-6, 
     return _checks([(name, *_numerical(analytic, x, lambda: float(forward(x)), h, max_entries, rng))], tol)
 
 
-def _layer_cases():
-    """One representative case per layer kind, for the command-line table."""
-    from . import nn  # noqa: PLC0415 (keep module import light)
-    from .models.dcgan import Discriminator, Generator  # noqa: PLC0415
-
+def layer_cases():
+    """One representative case per layer kind as ``(title, layer, x)``: the table of
+    ``python -m minigan gradcheck``."""
     rng = np.random.default_rng(0)
     img = lambda *s: rng.standard_normal(s)  # noqa: E731
     bn_eval = nn.BatchNorm2d(3)
@@ -209,35 +210,3 @@ def _layer_cases():
     yield "Flatten", nn.Flatten(), img(2, 3, 2, 2)
     yield "Generator(nz=8, ngf=4, image 16x16)", Generator(nz=8, ngf=4, image_size=16, rng=6), img(2, 8)
     yield "Discriminator(ndf=4, image 16x16)", Discriminator(ndf=4, image_size=16, rng=7), img(2, 3, 16, 16)
-
-
-def main(argv=None) -> int:
-    """Print every layer's worst relative gradient error; exit status 1 if any check fails."""
-    import argparse  # noqa: PLC0415
-
-    parser = argparse.ArgumentParser(
-        prog="python -m minigan gradcheck",
-        description="Check every minigan layer's backward pass against central differences in "
-                    "float64 and print the worst relative error of each input and parameter.")
-    parser.add_argument("--tol", type=float, default=1e-6, help="largest relative error accepted (default 1e-6)")
-    args = parser.parse_args(argv)
-
-    width = 52
-    print(f"{'layer':<{width}} {'tensor':<10} {'max rel. error':>14}  result")
-    print("-" * (width + 36))
-    failed = 0
-    for title, layer, x in _layer_cases():
-        result = check_layer(layer, x, tol=args.tol)
-        for i, c in enumerate(result.checks):
-            tensor = c.name if len(c.name) <= 10 else "…" + c.name[-9:]
-            kind = " (dir)" if c.directional else ""
-            status = "ok" if c.max_rel_error <= args.tol else "FAIL"
-            print(f"{title if i == 0 else '':<{width}} {tensor:<10} {c.max_rel_error:>14.2e}  {status}{kind}")
-        failed += not result.ok
-    print("-" * (width + 36))
-    print("all gradients agree" if not failed else f"{failed} layer(s) FAILED")
-    return 1 if failed else 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -35,18 +35,20 @@ default. For uniform noise in a cube the shell argument is weaker, and linear is
 
 from __future__ import annotations
 
-import argparse
 import json
-import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .backend import get_array_module, to_numpy
+from .backend import to_numpy
+from .data.dataset import to_images
 from .errors import MiniganError
-from .sampling import add_generator_arguments, generate, load_generator_from_args, noise
+from .models.classifier import generate_and_classify, require_heads
+from .nn import Layer, SoftmaxCrossEntropyLoss, softmax
+from .optim import Adam
+from .progress import ProgressBar
+from .sampling import generate, noise
 
 __all__ = [
     "idol_noise",
@@ -63,13 +65,6 @@ __all__ = [
     "load_vector",
     "edit_noise",
     "edit_images",
-    "labelled_grid",
-    "parse_ints",
-    "parse_floats",
-    "attach_number_lists",
-    "interpolate_main",
-    "vector_main",
-    "edit_main",
 ]
 
 VECTOR_FORMAT = "minigan-vector"
@@ -150,8 +145,6 @@ def interpolation_strips(G, z_start, z_end, steps: int, method: str = "slerp") -
     ``z_start, z_end (P, nz)`` -> uint8 ``(P, steps, S, S, 3)``: row ``p`` goes from ``G(z_start[p])``
     to ``G(z_end[p])``.
     """
-    from .data import to_images  # noqa: PLC0415
-
     z = np.concatenate([interpolate(a, b, steps, method) for a, b in zip(z_start, z_end)])  # (P * steps, nz)
     images = to_images(generate(G, z))  # (P * steps, S, S, 3)
     return images.reshape(len(z_start), steps, *images.shape[1:])
@@ -197,7 +190,7 @@ def vector_from_labels(G, clf, attribute: str, plus: str, minus: str = "rest", n
     """The blog's recipe: sample ``n`` idols, classify them, ``mean(z | plus) - mean(z | minus)``.
 
     Args:
-        G: the generator; clf: an :class:`minigan.evaluate.AttributeClassifier`.
+        G: the generator; clf: an :class:`minigan.models.classifier.AttributeClassifier`.
         attribute, plus, minus: e.g. ``"hair_color"``, ``"blond"``, ``"black"``; ``minus="rest"``
             takes every idol not classified ``plus``.
         vocab: ``{attribute: [class names]}`` (the classifier checkpoint's ``meta["vocab"]``).
@@ -215,8 +208,6 @@ def vector_from_labels(G, clf, attribute: str, plus: str, minus: str = "rest", n
     ``"strata"``, how many were used, when balancing). Deterministic given ``seed``. Raises
     MiniganError when a side has fewer than :data:`MIN_EXEMPLARS` idols.
     """
-    from .evaluate import generate_and_classify, require_heads  # noqa: PLC0415
-
     balance = [b for b in balance if b]
     require_heads(clf, (attribute, *balance))
     if attribute in balance:
@@ -236,7 +227,7 @@ def vector_from_labels(G, clf, attribute: str, plus: str, minus: str = "rest", n
     for side, count in (("plus", counts["plus"]), ("minus", counts["minus"])):
         if count < MIN_EXEMPLARS:
             raise MiniganError(f"only {count} of {n} sampled idols were classified "
-                               f"{plus if side == 'plus' else minus} (need {MIN_EXEMPLARS}); sample more with --n")
+                               f"{plus if side == 'plus' else minus} (need {MIN_EXEMPLARS}); sample more idols")
     if not balance:
         return vector_from_exemplars(z[plus_mask], z[minus_mask]), counts
     strata = np.zeros(n, np.int64)  # (n,) one number per combination of the balanced classes
@@ -249,7 +240,7 @@ def vector_from_labels(G, clf, attribute: str, plus: str, minus: str = "rest", n
             differences.append(vector_from_exemplars(z[p], z[m]))
             weights.append(p.sum() * m.sum() / (p.sum() + m.sum()))
     if not differences:
-        raise MiniganError(f"no {'/'.join(balance)} class has idols on both sides; sample more with --n")
+        raise MiniganError(f"no {'/'.join(balance)} class has idols on both sides; sample more idols")
     counts["strata"] = len(differences)
     return np.average(differences, axis=0, weights=weights).astype(np.float32), counts
 
@@ -276,7 +267,7 @@ def learn_vector(G, clf, attribute: str, target: int, keep=(), keep_weight: floa
     (chapter 10 of the docs).
 
     Args:
-        G, clf: the generator and an :class:`minigan.evaluate.AttributeClassifier`.
+        G, clf: the generator and an :class:`minigan.models.classifier.AttributeClassifier`.
         attribute, target: e.g. ``"hair_color"`` and the class number of blond.
         keep: attributes the edit should not change, e.g. ``("hair_style", "eye_color")``.
         start: the initial vector (e.g. one from :func:`vector_from_labels`), zeros if None.
@@ -285,12 +276,6 @@ def learn_vector(G, clf, attribute: str, target: int, keep=(), keep_weight: floa
     Returns ``(vector float32 (nz,), history)``: history has the mean losses every 25 steps.
     Deterministic given ``seed``.
     """
-    from .evaluate import generate_and_classify, require_heads  # noqa: PLC0415
-    from .nn import SoftmaxCrossEntropyLoss, softmax  # noqa: PLC0415
-    from .nn.layer import Layer  # noqa: PLC0415
-    from .optim import Adam  # noqa: PLC0415
-    from .progress import ProgressBar  # noqa: PLC0415
-
     require_heads(clf, (attribute, *keep))
     if attribute in keep:
         raise MiniganError(f"cannot keep {attribute} while learning a vector that changes it")
@@ -299,12 +284,9 @@ def learn_vector(G, clf, attribute: str, target: int, keep=(), keep_weight: floa
                            f"(got steps={steps}, batch_size={batch_size}, n={n})")
     rng = np.random.default_rng(seed)
     pool = noise(rng, n, G.nz, noise_kind)  # (n, nz)
-    layers = [layer for model in (G, clf) for _, layer in model.named_layers()]
-    saved = [(layer.training, layer.requires_grad, layer.needs_input_grad) for layer in layers]
-    for layer in layers:  # frozen, in evaluation mode, and every input gradient computed down to z
-        layer.training, layer.requires_grad, layer.needs_input_grad = False, False, True
-    xp = get_array_module(G.layers[0].params["W"])
-    try:
+    xp = G.xp
+    frozen = dict(training=False, requires_grad=False, needs_input_grad=True)  # every input gradient, down to z
+    with G.mode(**frozen), clf.mode(**frozen):
         original = generate_and_classify(G, clf, pool)[0].predictions  # the classes the edit should keep
         holder = Layer()  # v as the one parameter of a layer, so that Adam can train it
         v0 = np.zeros(G.nz, np.float32) if start is None else to_numpy(start).astype(np.float32).reshape(G.nz)
@@ -342,9 +324,6 @@ def learn_vector(G, clf, attribute: str, target: int, keep=(), keep_weight: floa
                 bar.update(1)
         if bar:
             bar.close()
-    finally:
-        for layer, (training, requires_grad, needs_input_grad) in zip(layers, saved):
-            layer.training, layer.requires_grad, layer.needs_input_grad = training, requires_grad, needs_input_grad
     return to_numpy(holder.params["v"]).astype(np.float32), history
 
 
@@ -388,281 +367,6 @@ def edit_noise(z, vector, strengths) -> np.ndarray:
 
 def edit_images(G, z, vector, strengths) -> np.ndarray:
     """The edited idols: uint8 ``(K, N, S, S, 3)``, row ``k`` is every idol at strength ``k``."""
-    from .data import to_images  # noqa: PLC0415
-
     edited = edit_noise(z, vector, strengths)  # (K, N, nz)
     images = to_images(generate(G, edited.reshape(-1, edited.shape[-1])))  # (K * N, S, S, 3)
     return images.reshape(*edited.shape[:2], *images.shape[1:])
-
-
-# -- pictures ---------------------------------------------------------------------------------------
-
-
-def labelled_grid(rows, row_labels=None, column_labels=None, scale: int = 2, padding: int = 4,
-                  label_width: int | None = None):
-    """A table of images: ``rows`` uint8 ``(R, C, S, S, 3)``, a label left of each row and above
-    each column (either may be None). Returns a PIL image."""
-    from PIL import Image, ImageDraw  # noqa: PLC0415
-
-    from .viz import load_font  # noqa: PLC0415
-
-    rows = np.asarray(rows)
-    n_rows, n_cols, h, w = rows.shape[:4]
-    h, w = h * scale, w * scale
-    font = load_font(12)
-    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
-    if label_width is None:
-        widths = [probe.textlength(str(s), font=font) for s in row_labels or []]
-        label_width = int(max(widths) + 10) if widths else 0
-    top = 18 if column_labels else 0
-    size = (label_width + n_cols * (w + padding) + padding, top + n_rows * (h + padding) + padding)
-    picture = Image.new("RGB", size, (24, 24, 28))
-    draw = ImageDraw.Draw(picture)
-    for c, text in enumerate(column_labels or []):
-        text = str(text)
-        left = label_width + padding + c * (w + padding)
-        draw.text((left + (w - draw.textlength(text, font=font)) / 2, 3), text, fill=(235, 235, 235), font=font)
-    for r in range(n_rows):
-        y = top + padding + r * (h + padding)
-        if row_labels:
-            draw.text((4, y + h / 2 - 7), str(row_labels[r]), fill=(235, 235, 235), font=font)
-        for c in range(n_cols):
-            tile = Image.fromarray(rows[r, c])
-            picture.paste(tile.resize((w, h), Image.NEAREST) if scale > 1 else tile,
-                          (label_width + padding + c * (w + padding), y))
-    return picture
-
-
-# -- command line ---------------------------------------------------------------------------------
-
-
-def _parse_list(text: str, what: str, convert, kind: str, example: str) -> list:
-    """A comma-separated list of ``convert``-ed values; MiniganError naming the option otherwise."""
-    try:
-        values = [convert(s) for s in str(text).replace(" ", "").split(",") if s != ""]
-    except ValueError:
-        raise MiniganError(f"{what} takes {kind} separated by commas, e.g. {example} (got {text!r})") from None
-    if not values:
-        raise MiniganError(f"{what} is empty")
-    return values
-
-
-def parse_ints(text: str, what: str) -> list[int]:
-    """``"3,17,22"`` -> ``[3, 17, 22]``; MiniganError naming the option otherwise."""
-    return _parse_list(text, what, int, "whole numbers", "3,17,22")
-
-
-def parse_floats(text: str, what: str) -> list[float]:
-    """``"-1.5,0,1.5"`` -> ``[-1.5, 0.0, 1.5]``; MiniganError naming the option otherwise."""
-    return _parse_list(text, what, float, "numbers", "-1.5,0,1.5")
-
-
-def attach_number_lists(argv, options=("--strengths",)) -> list[str]:
-    """Let ``--strengths -1.5,0,1.5`` through argparse, which takes a value that starts with a
-    dash for an option: a number list after one of ``options`` is joined to it with ``=``."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    out, i = [], 0
-    while i < len(argv):
-        if argv[i] in options and i + 1 < len(argv) and _NUMBER_LIST.fullmatch(argv[i + 1]):
-            out.append(f"{argv[i]}={argv[i + 1]}")
-            i += 2
-        else:
-            out.append(argv[i])
-            i += 1
-    return out
-
-
-_NUMBER_LIST = re.compile(r"\s*-?[\d.]+(e-?\d+)?(\s*,\s*-?[\d.]+(e-?\d+)?)*\s*")
-
-
-def _named_idols(args, nz: int, kind: str, default_indices) -> tuple[np.ndarray, list[str]]:
-    """``(z (N, nz), labels)`` from ``--idols`` (grid numbers of ``--seed``) or ``--seeds``."""
-    if args.idols and args.seeds:
-        raise MiniganError("give --idols (numbers on the grid of --seed) or --seeds (one idol per seed), not both")
-    if args.seeds:
-        seeds = parse_ints(args.seeds, "--seeds")
-        return seed_noise(nz, seeds, kind), [f"seed {s}" for s in seeds]
-    indices = parse_ints(args.idols, "--idols") if args.idols else list(default_indices)
-    return idol_noise(nz, indices, args.seed, kind), [f"#{i}" for i in indices]
-
-
-def interpolate_main(argv=None) -> int:
-    """``python -m minigan interpolate``."""
-    from .viz import image_grid, save_gif  # noqa: PLC0415
-
-    parser = argparse.ArgumentParser(
-        prog="python -m minigan interpolate",
-        description="Walk the noise space between pairs of idols: each row of the picture starts at "
-                    "idol A, ends at idol B, and shows the idols of the points between them (the "
-                    "blog's figure); a GIF morphs every pair at once, there and back. Name idols by "
-                    "their number on the grid of `minigan sample --numbered --seed S` (--idols, with "
-                    "--seed S) or one per seed (--seeds). Spherical interpolation (the default for "
-                    "Gaussian noise) keeps every point at the norm the generator was trained on; the "
-                    "straight line (--linear, the blog's) passes through weaker, washed-out idols "
-                    "midway.")
-    add_generator_arguments(parser)
-    parser.add_argument("--idols", default=None,
-                        help="pairs of idol numbers, A,B[,C,D...]: rows A->B, C->D... (default 0,1,2,3,4,5,6,7)")
-    parser.add_argument("--seeds", default=None, help="pairs of seeds instead, one idol each: A,B[,C,D...]")
-    parser.add_argument("--seed", type=int, default=0, help="the grid that --idols numbers (default 0)")
-    parser.add_argument("--steps", type=int, default=10, help="images per row, endpoints included (default 10)")
-    method = parser.add_mutually_exclusive_group()
-    method.add_argument("--slerp", dest="method", action="store_const", const="slerp",
-                        help="spherical interpolation (default for Gaussian noise)")
-    method.add_argument("--linear", dest="method", action="store_const", const="linear",
-                        help="straight line, as in the blog (default for uniform noise)")
-    parser.add_argument("--out", default="interpolation.png", help="output PNG (default interpolation.png); "
-                                                                   "the GIF is written next to it")
-    parser.add_argument("--gif-frames", type=int, default=24,
-                        help="frames from A to B in the GIF (default 24; 0: no GIF)")
-    parser.add_argument("--scale", type=int, default=2, help="enlarge pixels (default 2)")
-    args = parser.parse_args(argv)
-    if args.steps < 2:
-        parser.error("--steps must be at least 2")
-    G, meta, kind = load_generator_from_args(args)
-    method = args.method or ("slerp" if kind == "gaussian" else "linear")
-    z, labels = _named_idols(args, G.nz, kind, range(8))
-    if len(z) % 2:
-        raise MiniganError(f"interpolation takes pairs of idols, got {len(z)} ({', '.join(labels)})")
-    z_start, z_end = z[0::2], z[1::2]  # (P, nz) each
-    strips = interpolation_strips(G, z_start, z_end, args.steps, method)  # (P, steps, S, S, 3)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    columns = ["A"] + [f"{t:.2f}" for t in np.linspace(0, 1, args.steps)[1:-1]] + ["B"]
-    rows = [f"{a} > {b}" for a, b in zip(labels[0::2], labels[1::2])]
-    labelled_grid(strips, rows, columns, scale=args.scale).save(out)
-    message = f"wrote {len(strips)} {method} interpolation(s) of {args.steps} steps to {out}"
-    if args.gif_frames:
-        path = out.with_suffix(".gif")
-        frames = interpolation_strips(G, z_start, z_end, max(args.gif_frames, 2), method)  # (P, F, S, S, 3)
-        pictures = [image_grid(frames[:, k], nrow=min(len(frames), 4), scale=max(args.scale, 2) + 1)
-                    for k in range(frames.shape[1])]
-        pictures += pictures[-2:0:-1]  # and back again
-        save_gif(pictures, path, duration_ms=80, last_frame_ms=80)
-        message += f" and the morph to {path}"
-    print(message)
-    return 0
-
-
-def vector_main(argv=None) -> int:
-    """``python -m minigan vector``."""
-    parser = argparse.ArgumentParser(
-        prog="python -m minigan vector",
-        description="Build an attribute vector: a direction in noise space that adds an attribute "
-                    "(blond hair, say). Two ways. From exemplars: number a grid with `minigan sample "
-                    "--numbered --seed S`, pick at least three idols with the attribute (--plus) and "
-                    "three without (--minus); the vector is the difference of their mean noise. From "
-                    "labels (the blog's recipe): sample --n idols, let the attribute classifier label "
-                    "them, and take mean(noise | --plus class) - mean(noise | --minus class). The vector "
-                    "is saved as a small .npz with its provenance; apply it with `minigan edit`.")
-    add_generator_arguments(parser)
-    parser.add_argument("--name", default=None, help="its name (default: the --plus class, or 'vector')")
-    parser.add_argument("--out", default=None, help="output .npz (default NAME.npz)")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="exemplars: the numbered grid they come from; labels: the seed of the "
-                             "sampled noise (default 0)")
-    parser.add_argument("--plus", required=True,
-                        help="exemplars: idol numbers with the attribute (e.g. 3,17,22); "
-                             "with --from-labels: a class (e.g. blond)")
-    parser.add_argument("--minus", required=True,
-                        help="exemplars: idol numbers without it (e.g. 5,9,41); "
-                             "with --from-labels: a class (e.g. black) or 'rest'")
-    parser.add_argument("--from-labels", action="store_true",
-                        help="classify sampled idols instead of using exemplars")
-    parser.add_argument("--attribute", default="hair_color",
-                        help="with --from-labels: which label (default hair_color)")
-    parser.add_argument("--n", type=int, default=10000,
-                        help="with --from-labels: idols to sample (default 10000: each mean is then taken over "
-                             "hundreds of idols, so little of the vector is sampling noise)")
-    parser.add_argument("--min-confidence", type=float, default=0.0,
-                        help="with --from-labels: only count idols classified with at least this "
-                             "probability (default 0)")
-    parser.add_argument("--balance", default="",
-                        help="with --from-labels: attributes to hold fixed, e.g. hair_style: the difference "
-                             "of means is taken within each hair style and averaged, so that the vector "
-                             "does not also carry the style blond idols happen to have more often")
-    parser.add_argument("--classifier", default=None,
-                        help="with --from-labels: the attribute classifier (default runs/classifier.npz)")
-    args = parser.parse_args(argv)
-    G, meta, kind = load_generator_from_args(args)
-    base = {"checkpoint": str(args.checkpoint), "seed": args.seed, "noise": kind, "nz": G.nz,
-            "epoch": meta.get("epoch"), "step": meta.get("step")}
-    if args.from_labels:
-        from .evaluate import DEFAULT_CLASSIFIER, load_classifier  # noqa: PLC0415
-
-        if args.n < 2 * MIN_EXEMPLARS:
-            parser.error(f"--n must be at least {2 * MIN_EXEMPLARS}")
-        classifier = args.classifier or DEFAULT_CLASSIFIER
-        clf, clf_meta = load_classifier(classifier, args.device)
-        balance = [b.strip() for b in args.balance.split(",") if b.strip()]
-        vector, counts = vector_from_labels(G, clf, args.attribute, args.plus, args.minus, args.n, args.seed,
-                                            kind, clf_meta["vocab"], args.min_confidence, balance)
-        name = args.name or args.plus
-        info = {**base, "name": name, "method": "labels", "attribute": args.attribute, "plus": args.plus,
-                "minus": args.minus, "n": args.n, "counts": counts, "classifier": classifier,
-                "min_confidence": args.min_confidence, "balance": balance}
-        how = (f"mean noise of {counts['plus']} idols classified {args.plus} minus that of {counts['minus']} "
-               f"classified {args.minus} (of {args.n})")
-        if balance:
-            how += f", within {counts['strata']} {'/'.join(balance)} strata"
-    else:
-        plus, minus = parse_ints(args.plus, "--plus"), parse_ints(args.minus, "--minus")
-        for side, values in (("--plus", plus), ("--minus", minus)):
-            if len(set(values)) < MIN_EXEMPLARS:
-                raise MiniganError(f"{side} needs at least {MIN_EXEMPLARS} different idols (got {len(set(values))}): "
-                                   "one idol carries everything else it has along with the attribute; the "
-                                   "mean of three or more keeps mostly what they share (the DCGAN paper's finding)")
-        if set(plus) & set(minus):
-            raise MiniganError(f"idols {sorted(set(plus) & set(minus))} are on both sides")
-        vector = vector_from_exemplars(idol_noise(G.nz, plus, args.seed, kind),
-                                       idol_noise(G.nz, minus, args.seed, kind))
-        name = args.name or "vector"
-        info = {**base, "name": name, "method": "exemplars", "plus_indices": plus, "minus_indices": minus}
-        how = f"mean noise of idols {plus} minus that of {minus} (grid of seed {args.seed})"
-    out = Path(args.out or f"{name}.npz")
-    if out.suffix != ".npz":
-        raise MiniganError(f"--out {out}: an attribute vector is saved as an .npz file")
-    save_vector(out, vector, {**info, "norm": float(np.linalg.norm(vector))})
-    print(f"wrote {out}: {how}; |vector| = {np.linalg.norm(vector):.2f}")
-    return 0
-
-
-def edit_main(argv=None) -> int:
-    """``python -m minigan edit``."""
-    from .viz import save_gif  # noqa: PLC0415
-
-    parser = argparse.ArgumentParser(
-        prog="python -m minigan edit",
-        description="Add an attribute vector to idols, and subtract it: one column per idol, one row "
-                    "per strength (the blog's figure: subtracted on top, the original idols in the "
-                    "middle, added below). --sweep shows a wider range of strengths and writes a GIF.")
-    add_generator_arguments(parser)
-    parser.add_argument("--vector", required=True, help="an attribute vector .npz from `minigan vector`")
-    parser.add_argument("--strengths", default="-1.5,0,1.5", help="strengths, one row each (default -1.5,0,1.5)")
-    parser.add_argument("--sweep", action="store_true",
-                        help="strengths -3 to 3 in steps of 0.5 (overrides --strengths) and a GIF of the sweep")
-    parser.add_argument("--idols", default=None, help="idol numbers on the grid of --seed (default 0 to 7)")
-    parser.add_argument("--seeds", default=None, help="one idol per seed instead")
-    parser.add_argument("--seed", type=int, default=0, help="the grid that --idols numbers (default 0)")
-    parser.add_argument("--out", default=None, help="output PNG (default edit_NAME.png)")
-    parser.add_argument("--scale", type=int, default=2, help="enlarge pixels (default 2)")
-    args = parser.parse_args(attach_number_lists(argv))
-    G, _, kind = load_generator_from_args(args)
-    vec = load_vector(args.vector, G.nz)
-    strengths = list(np.arange(-3, 3.01, 0.5)) if args.sweep else parse_floats(args.strengths, "--strengths")
-    strengths = sorted(strengths)
-    z, labels = _named_idols(args, G.nz, kind, range(8))
-    images = edit_images(G, z, vec.vector, strengths)  # (K, N, S, S, 3)
-    out = Path(args.out or f"edit_{vec.name}.png")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    row_labels = ["original" if s == 0 else f"{'+' if s > 0 else '-'}{abs(s):g} {vec.name}" for s in strengths]
-    labelled_grid(images, row_labels, labels, scale=args.scale).save(out)
-    message = f"wrote {len(z)} idols at strengths {', '.join(f'{s:g}' for s in strengths)} of {vec.name} to {out}"
-    if args.sweep:
-        gif = out.with_suffix(".gif")
-        frames = [labelled_grid(images[k:k + 1], [row_labels[k]], labels, scale=args.scale,
-                                label_width=90) for k in range(len(strengths))]
-        save_gif(frames + frames[-2:0:-1], gif, duration_ms=250, last_frame_ms=250)
-        message += f" and the sweep to {gif}"
-    print(message)
-    return 0

@@ -27,7 +27,6 @@ keeps the last good checkpoint; checkpoints are written atomically.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import math
@@ -49,7 +48,7 @@ from .nn import DiffAugment
 from .progress import ProgressBar, format_duration
 from .sampling import NOISE_KINDS, generate, most_real, noise
 
-__all__ = ["TrainConfig", "Trainer", "main", "build_parser"]
+__all__ = ["TrainConfig", "Trainer"]
 
 _LOGGED = ("loss_d", "loss_g", "d_real", "d_fake", "d_fake_g")  # StepResult fields written to the log
 
@@ -486,50 +485,3 @@ class Trainer:
               f"D(x) {last.get('d_real', float('nan')):.2f}  D(G(z)) {last.get('d_fake', float('nan')):.2f}",
               file=self.stream)
         return False
-
-
-# -- command line ---------------------------------------------------------------------------
-
-
-def build_parser(prog: str = "python -m minigan train", description: str | None = None) -> argparse.ArgumentParser:
-    """An argument parser with one option per :class:`TrainConfig` field (default: None = unset)."""
-    parser = argparse.ArgumentParser(
-        prog=prog,
-        description=description or "Train the DCGAN on the built-in idol set (or --data DIR). Outputs go "
-                                   "to OUT/NAME: sample grids per epoch, progress.gif, losses.png, "
-                                   "fooled.png, checkpoints.")
-    defaults = TrainConfig()
-    for f in dataclasses.fields(TrainConfig):
-        flag = "--" + f.name.replace("_", "-")
-        parser.add_argument(flag, type=type(getattr(defaults, f.name)), default=None,
-                            help=f.metadata.get("help", "") + f" (default: {getattr(defaults, f.name)})",
-                            metavar=f.name.upper())
-    parser.add_argument("--resume", metavar="RUN", default=None,
-                        help="continue the run in this folder (or checkpoint) exactly where it stopped; "
-                             "--epochs and --device may be changed, nothing else")
-    return parser
-
-
-def config_from_args(args) -> tuple[TrainConfig, dict]:
-    """``(config, overrides)`` from parsed arguments: options given on the command line."""
-    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if getattr(args, f.name) is not None}
-    if args.resume:
-        changing = sorted(set(given) - {"epochs", "device"})
-        if changing:
-            raise MiniganError("when resuming, only --epochs and --device can change; remove "
-                               + ", ".join("--" + k.replace("_", "-") for k in changing))
-        return TrainConfig(), given
-    return TrainConfig(**given), {}
-
-
-def main(argv=None, prog: str = "python -m minigan train", description: str | None = None) -> int:
-    """``python -m minigan train`` (and ``examples/train_idols.py``)."""
-    args = build_parser(prog, description).parse_args(argv)
-    config, overrides = config_from_args(args)
-    trainer = Trainer(config, resume=args.resume, overrides=overrides)
-    result = trainer.run()
-    return 130 if result["interrupted"] else 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,4 +1,5 @@
-"""Pictures: image grids, captioned and numbered grids, GIFs, and line plots, all with Pillow.
+"""Pictures: image grids, captioned and labelled grids, contact sheets, GIFs, line plots and the
+measurements' charts, all with Pillow.
 
 A GAN is judged by looking at it, so minigan's outputs are PNGs and GIFs rather than numbers.
 Images come in as the generator makes them (float ``(N, C, H, W)`` in [-1, 1], NumPy or CuPy)
@@ -24,6 +25,10 @@ __all__ = [
     "captioned_grid",
     "save_gif",
     "line_plot",
+    "labelled_grid",
+    "contact_sheet",
+    "attribute_chart",
+    "nearest_pairs_picture",
     "load_font",
     "COLOURS",
 ]
@@ -203,4 +208,124 @@ def line_plot(panels, path, width: int = 900, panel_height: int = 300, title: st
             draw.text((px - draw.textlength(label, font=small) / 2, bottom_axis + 4), label, fill=(80, 80, 80), font=small)
     draw.text((margin_l + plot_w / 2 - draw.textlength(xlabel, font=font) / 2, height - 22), xlabel, fill="black", font=font)
     picture.save(path)
+    return str(path)
+
+
+# -- tables of images ------------------------------------------------------------------------------
+
+
+def labelled_grid(rows, row_labels=None, column_labels=None, scale: int = 2, padding: int = 4,
+                  label_width: int | None = None):
+    """A table of images: ``rows`` uint8 ``(R, C, S, S, 3)``, a label left of each row and above
+    each column (either may be None). Returns a PIL image."""
+    rows = np.asarray(rows)
+    n_rows, n_cols, h, w = rows.shape[:4]
+    h, w = h * scale, w * scale
+    font = load_font(12)
+    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    if label_width is None:
+        widths = [probe.textlength(str(s), font=font) for s in row_labels or []]
+        label_width = int(max(widths) + 10) if widths else 0
+    top = 18 if column_labels else 0
+    size = (label_width + n_cols * (w + padding) + padding, top + n_rows * (h + padding) + padding)
+    picture = Image.new("RGB", size, (24, 24, 28))
+    draw = ImageDraw.Draw(picture)
+    for c, text in enumerate(column_labels or []):
+        text = str(text)
+        left = label_width + padding + c * (w + padding)
+        draw.text((left + (w - draw.textlength(text, font=font)) / 2, 3), text, fill=(235, 235, 235), font=font)
+    for r in range(n_rows):
+        y = top + padding + r * (h + padding)
+        if row_labels:
+            draw.text((4, y + h / 2 - 7), str(row_labels[r]), fill=(235, 235, 235), font=font)
+        for c in range(n_cols):
+            tile = Image.fromarray(rows[r, c])
+            picture.paste(tile.resize((w, h), Image.NEAREST) if scale > 1 else tile,
+                          (label_width + padding + c * (w + padding), y))
+    return picture
+
+
+def contact_sheet(images: np.ndarray, captions=None, columns: int = 16, scale: int = 1, gap: int = 2,
+                  title: str | None = None, background=(255, 255, 255)) -> Image.Image:
+    """Tile ``images`` ((N, H, W, 3) uint8) in rows of ``columns``, each enlarged ``scale`` times
+    (nearest neighbour, so pixels stay visible), with optional ``captions`` under the tiles and a
+    ``title`` line on top. Returns an RGB ``PIL.Image``."""
+    n, h, w, _ = images.shape
+    columns = max(1, min(columns, n))
+    rows = -(-n // columns)
+    th, tw = h * scale, w * scale
+    cap_h = 11 if captions is not None else 0
+    title_h = 16 if title else 0
+    sheet = Image.new("RGB", (columns * (tw + gap) + gap, title_h + rows * (th + cap_h + gap) + gap), background)
+    draw = ImageDraw.Draw(sheet)
+    font = load_font(9)
+    if title:
+        draw.text((gap + 2, 2), title, fill=(40, 40, 40), font=load_font(11))
+    for k in range(n):
+        r, c = divmod(k, columns)
+        x, y = gap + c * (tw + gap), title_h + gap + r * (th + cap_h + gap)
+        tile = Image.fromarray(images[k])
+        if scale != 1:
+            tile = tile.resize((tw, th), Image.NEAREST)
+        sheet.paste(tile, (x, y))
+        if captions is not None:
+            text = str(captions[k])
+            while len(text) > 1 and draw.textlength(text, font=font) > tw:
+                text = text[:-1]
+            draw.text((x + (tw - draw.textlength(text, font=font)) / 2, y + th), text, fill=(60, 60, 60), font=font)
+    return sheet
+
+
+# -- the measurements' charts -------------------------------------------------------------------------
+
+
+def attribute_chart(shares: dict, vocab: dict, path, title: str = "attributes: real vs generated") -> str:
+    """A grouped bar chart, one panel per attribute: the share of each class among the real and
+    the generated idols. ``shares``: ``{series name: {attribute: (K,) shares}}``. Saves a PNG."""
+    attributes = list(vocab)
+    series = list(shares)
+    panel_h, margin_l, width = 190, 50, 960
+    picture = Image.new("RGB", (width, 40 + panel_h * len(attributes)), "white")
+    draw = ImageDraw.Draw(picture)
+    font, small = load_font(14), load_font(11)
+    draw.text((width / 2 - draw.textlength(title, font=load_font(16)) / 2, 8), title, fill="black", font=load_font(16))
+    legend_x = width - 20 - sum(draw.textlength(s, font=small) + 34 for s in series)
+    for i, name in enumerate(series):
+        draw.rectangle([legend_x, 12, legend_x + 14, 24], fill=COLOURS[i % len(COLOURS)])
+        draw.text((legend_x + 18, 11), name, fill="black", font=small)
+        legend_x += draw.textlength(name, font=small) + 34
+    for p, attribute in enumerate(attributes):
+        top = 40 + p * panel_h
+        bottom = top + panel_h - 40
+        names = vocab[attribute]
+        highest = max(max(float(np.max(shares[s][attribute])) for s in series), 1e-9)
+        draw.text((margin_l, top), attribute.replace("_", " "), fill="black", font=font)
+        group_w = (width - margin_l - 20) / len(names)
+        bar_w = group_w * 0.8 / len(series)
+        draw.line([(margin_l, bottom), (width - 20, bottom)], fill=(120, 120, 120))
+        for k, label in enumerate(names):
+            left = margin_l + k * group_w + group_w * 0.1
+            for i, s in enumerate(series):
+                value = float(shares[s][attribute][k])
+                h = value / highest * (bottom - top - 24)
+                draw.rectangle([left + i * bar_w, bottom - h, left + (i + 1) * bar_w - 1, bottom],
+                               fill=COLOURS[i % len(COLOURS)])
+            text_w = draw.textlength(label, font=small)
+            draw.text((left + group_w * 0.4 - text_w / 2, bottom + 3), label, fill=(60, 60, 60), font=small)
+        draw.text((6, top + 18), f"{highest:.0%}", fill=(90, 90, 90), font=small)
+    picture.save(path)
+    return str(path)
+
+
+def nearest_pairs_picture(sample_images, real_images, distances, indices, path, count: int = 16,
+                          threshold: float | None = None) -> str:
+    """The ``count`` samples closest to a training image, each followed by that real image, with
+    the distance under it (``*`` marks a near-copy below ``threshold``). Saves a PNG."""
+    order = np.argsort(distances, kind="stable")[:count]  # closest first
+    tiles, captions = [], []
+    for i in order:
+        tiles += [sample_images[i], real_images[indices[i]]]
+        mark = "*" if threshold is not None and distances[i] < threshold else ""
+        captions += [f"sample {i}", f"real {indices[i]} {distances[i]:.3f}{mark}"]
+    captioned_grid(np.stack(tiles), captions, nrow=8, scale=2, caption_height=14).save(path)
     return str(path)

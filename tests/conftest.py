@@ -67,7 +67,7 @@ def tiny_run(tmp_path_factory, tiny_idols):
 @pytest.fixture(scope="session")
 def tiny_classifier(tmp_path_factory, tiny_idols):
     """An attribute classifier for 16x16 idols (trained to 100% on the 32 icons in ~0.1 s)."""
-    from minigan.evaluate import save_classifier, train_classifier
+    from minigan.models.classifier import save_classifier, train_classifier
 
     clf, report = train_classifier(tiny_idols, epochs=40, batch_size=8, width=4, feature_dim=16, holdout=0.25,
                                    progress=False)

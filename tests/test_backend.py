@@ -73,7 +73,8 @@ def test_every_command_with_device_gpu_says_how_to_install_cupy(command, tiny_ch
     def no_data(*args, **kwargs):
         raise AssertionError("the data was loaded before the device was checked")
 
-    monkeypatch.setattr(minigan.data, "load_dataset", no_data)
+    for loader in ("load_idols", "load_folder"):  # what load_dataset calls, wherever it was imported
+        monkeypatch.setattr(minigan.data, loader, no_data)
     monkeypatch.chdir(tmp_path)  # train writes under ./runs if it gets that far
     argv = [a.format(run=tiny_checkpoint, tmp=tmp_path) for a in COMMANDS[command]]
     assert main([command, *argv, "--device", "gpu"]) == 2

@@ -10,7 +10,8 @@ from minigan import cli
 from minigan.backend import to_numpy
 from minigan.data import (ImageDataset, iterate_batches, load_dataset_npz, model_batches, save_dataset_npz,
                           to_images, to_model_input)
-from minigan.data import commands
+from minigan.cli import dataset as dataset_command
+from minigan.data.summary import attribute_table
 from minigan.errors import DatasetError
 
 from .conftest import DEVICES
@@ -117,20 +118,20 @@ def make_folder(root, n_per=3):
 def test_preview_command_on_a_folder(tmp_path, capsys):
     folder = make_folder(tmp_path / "icons")
     out = tmp_path / "out" / "sheet.png"
-    assert commands.main(["preview", "--data", str(folder), "--out", str(out), "--character", "rin"]) == 0
+    assert dataset_command.main(["preview", "--data", str(folder), "--out", str(out), "--character", "rin"]) == 0
     text = capsys.readouterr().out
     assert out.exists() and (tmp_path / "out" / "sheet_character.png").exists()
     assert "attribute" in text and "characters" in text
     with Image.open(out) as sheet:
         assert sheet.width >= 2 * 64
     with pytest.raises(DatasetError, match="no such folder"):
-        commands.main(["preview", "--data", str(folder), "--out", str(out), "--character", "nobody"])
-    assert commands.main(["preview", "--data", str(folder), "--out", str(out), "--character", "0",
+        dataset_command.main(["preview", "--data", str(folder), "--out", str(out), "--character", "nobody"])
+    assert dataset_command.main(["preview", "--data", str(folder), "--out", str(out), "--character", "0",
                           "--augment", "light", "--colors", "64"]) == 0
     with Image.open(tmp_path / "out" / "sheet_augment.png") as page:
         assert page.mode == "P"  # --colors writes palette images
     with pytest.raises(DatasetError, match="--augment"):
-        commands.main(["preview", "--data", str(folder), "--out", str(out), "--augment", "sideways"])
+        dataset_command.main(["preview", "--data", str(folder), "--out", str(out), "--augment", "sideways"])
 
 
 def test_info_and_errors_through_the_cli(tmp_path, capsys):
@@ -141,11 +142,11 @@ def test_info_and_errors_through_the_cli(tmp_path, capsys):
     assert cli.main(["dataset", "info", "--data", str(tmp_path / "missing")]) == 2
     assert "error" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        commands.main(["--help"])
+        dataset_command.main(["--help"])
     assert "preview" in capsys.readouterr().out
 
 
 def test_attribute_table_counts_characters_and_images(rng):
     ds = small_dataset(rng, 10)
-    rows = commands.attribute_table(ds)
+    rows = attribute_table(ds)
     assert ("hair_color", "black", 4, 4) in rows  # images 0, 3, 6, 9 -> characters 0, 1, 3, 4

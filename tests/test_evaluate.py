@@ -12,10 +12,10 @@ from minigan import cli
 from minigan.checkpoint import load_generator
 from minigan.data import ImageDataset
 from minigan.errors import CheckpointError, DatasetError, MiniganError
-from minigan.evaluate import (AttributeClassifier, attribute_histogram_distance, classifier_accuracy, classify,
-                              edit_success, feature_statistics, frechet_distance, frechet_distance_of_features,
-                              histogram_distance, load_classifier, memorisation, nearest_neighbours,
-                              parse_target, save_classifier, split_indices, train_classifier)
+from minigan.metrics import (attribute_histogram_distance, edit_success, feature_statistics, frechet_distance,
+                             frechet_distance_of_features, histogram_distance, memorisation, nearest_neighbours)
+from minigan.models.classifier import (AttributeClassifier, classifier_accuracy, classify, load_classifier,
+                                       parse_target, save_classifier, split_indices, train_classifier)
 from minigan.gradcheck import check_function
 from minigan.latent import save_vector
 from minigan.nn import SoftmaxCrossEntropyLoss, log_softmax
@@ -122,9 +122,9 @@ def test_training_is_deterministic_and_needs_labels(tiny_idols):
 
 
 def test_classifier_command(tiny_idols, tmp_path, monkeypatch, capsys):
-    import minigan.data
+    import minigan.cli.classifier
 
-    monkeypatch.setattr(minigan.data, "load_dataset", lambda data: tiny_idols)
+    monkeypatch.setattr(minigan.cli.classifier, "load_dataset", lambda data: tiny_idols)
     out = tmp_path / "clf.npz"
     assert cli.main(["classifier", "train", "--out", str(out), "--epochs", "3", "--batch-size", "8",
                      "--width", "2", "--features", "8", "--holdout", "0.25"]) == 0
@@ -132,7 +132,7 @@ def test_classifier_command(tiny_idols, tmp_path, monkeypatch, capsys):
     assert "held-out accuracy (8 images, split by image): hair_color" in printed
     assert cli.main(["classifier", "info", "--classifier", str(out)]) == 0
     assert '"held_out_accuracy"' in capsys.readouterr().out
-    monkeypatch.setattr(minigan.data, "load_dataset", lambda data: ImageDataset(tiny_idols.images, source="folder"))
+    monkeypatch.setattr(minigan.cli.classifier, "load_dataset", lambda data: ImageDataset(tiny_idols.images, source="folder"))
     assert cli.main(["classifier", "train", "--out", str(out)]) == 2
     assert "no hair_color" in capsys.readouterr().err
 
@@ -269,9 +269,9 @@ def test_edit_success_starts_from_the_base_rate(tiny_run, tiny_classifier):
 
 def test_evaluate_command_prints_one_json_line_and_writes_pictures(tiny_run, tiny_classifier, tiny_idols,
                                                                    tmp_path, monkeypatch, capsys):
-    import minigan.data
+    import minigan.cli.evaluate
 
-    monkeypatch.setattr(minigan.data, "load_dataset", lambda data: tiny_idols)
+    monkeypatch.setattr(minigan.cli.evaluate, "load_dataset", lambda data: tiny_idols)
     vec = save_vector(tmp_path / "black.npz", np.linspace(-1, 1, 8), {"name": "black", "method": "exemplars"})
     out = tmp_path / "eval"
     assert cli.main(["evaluate", "--checkpoint", str(tiny_run), "--classifier", str(tiny_classifier), "--n", "40",

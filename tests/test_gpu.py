@@ -304,7 +304,7 @@ def test_sampling_on_the_gpu_draws_the_cpu_idols(cp, tmp_path, tiny_idols):
 def test_a_learned_vector_on_the_gpu_is_the_cpus(cp, tmp_path, tiny_idols):
     """learn_vector's gradient through classifier and generator, and its Adam steps, on CuPy."""
     from minigan.checkpoint import load_generator
-    from minigan.evaluate import load_classifier, save_classifier, train_classifier
+    from minigan.models.classifier import load_classifier, save_classifier, train_classifier
     from minigan.latent import learn_vector
 
     tiny_run(tmp_path, tiny_idols, "cpu")

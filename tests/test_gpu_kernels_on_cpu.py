@@ -60,7 +60,7 @@ def test_without_cupy_the_gpu_module_raises_importerror_and_the_reference_serves
 def test_importing_minigan_never_imports_cupy():
     code = ("import sys\n"
             "import minigan, minigan.nn, minigan.kernels, minigan.train, minigan.gan, minigan.sampling\n"
-            "import minigan.latent, minigan.evaluate, minigan.data, minigan.cli\n"
+            "import minigan.latent, minigan.metrics, minigan.models.classifier, minigan.data, minigan.cli, minigan.viz\n"
             "import numpy as np\n"
             "from minigan import kernels\n"
             "kernels.backend_for(np.zeros(1))\n"

@@ -155,7 +155,7 @@ def test_relative_error_scale_floor():
 
 
 def test_gradcheck_command_prints_a_passing_table(capsys):
-    from minigan.gradcheck import main
+    from minigan.cli.gradcheck import main
 
     assert main([]) == 0
     out = capsys.readouterr().out

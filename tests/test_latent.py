@@ -12,7 +12,8 @@ from minigan import cli
 from minigan.checkpoint import load_generator
 from minigan.data import to_images
 from minigan.errors import MiniganError
-from minigan.evaluate import edit_success, generate_and_classify, load_classifier
+from minigan.metrics import edit_success
+from minigan.models.classifier import generate_and_classify, load_classifier
 from minigan.latent import (edit_images, edit_noise, idol_noise, interpolate, interpolation_strips, learn_vector,
                             lerp, load_vector, save_vector, seed_noise, slerp, vector_from_exemplars,
                             vector_from_labels)

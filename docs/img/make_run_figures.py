@@ -184,7 +184,8 @@ def latent_linear_vs_slerp(ctx) -> list[Path]:
     import numpy as np  # noqa: PLC0415
 
     from minigan.checkpoint import load_generator  # noqa: PLC0415
-    from minigan.latent import idol_noise, interpolation_strips, labelled_grid  # noqa: PLC0415
+    from minigan.latent import idol_noise, interpolation_strips  # noqa: PLC0415
+    from minigan.viz import labelled_grid  # noqa: PLC0415
 
     G, _ = load_generator(ctx.run)
     rows, labels = [], []
@@ -206,7 +207,8 @@ def latent_morph(ctx) -> list[Path]:
     import numpy as np  # noqa: PLC0415
 
     from minigan.checkpoint import load_generator  # noqa: PLC0415
-    from minigan.latent import idol_noise, interpolation_strips, parse_ints  # noqa: PLC0415
+    from minigan.cli.args import parse_ints  # noqa: PLC0415
+    from minigan.latent import idol_noise, interpolation_strips  # noqa: PLC0415
     from minigan.viz import image_grid  # noqa: PLC0415
 
     G, _ = load_generator(ctx.run)
@@ -254,7 +256,9 @@ def _edited_rows(ctx, moves, name: str) -> list[Path]:
     import numpy as np  # noqa: PLC0415
 
     from minigan.checkpoint import load_generator  # noqa: PLC0415
-    from minigan.latent import edit_images, idol_noise, labelled_grid, parse_ints  # noqa: PLC0415
+    from minigan.cli.args import parse_ints  # noqa: PLC0415
+    from minigan.latent import edit_images, idol_noise  # noqa: PLC0415
+    from minigan.viz import labelled_grid  # noqa: PLC0415
 
     G, _ = load_generator(ctx.run)
     idols = parse_ints(EDITED_IDOLS, "idols")
@@ -328,7 +332,7 @@ def measure_checkpoints(ctx) -> list[Path]:
 
     from minigan.checkpoint import load_generator  # noqa: PLC0415
     from minigan.data import to_images  # noqa: PLC0415
-    from minigan.latent import labelled_grid  # noqa: PLC0415
+    from minigan.viz import labelled_grid  # noqa: PLC0415
     from minigan.sampling import generate, noise  # noqa: PLC0415
     from minigan.train import TrainConfig, Trainer  # noqa: PLC0415
 

@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..nn import BatchNorm2d, Conv2d, ConvTranspose2d, LeakyReLU, ReLU, Sequential, Tanh, dcgan_init
+from ..backend import device_of, to_device
+from ..nn import BatchNorm2d, Conv2d, ConvTranspose2d, LeakyReLU, ReLU, Sequential, Tanh
 
-__all__ = ["Generator", "Discriminator", "num_blocks"]
+__all__ = ["Generator", "Discriminator", "dcgan_init", "num_blocks"]
 
 
 def num_blocks(image_size: int) -> int:
@@ -34,6 +35,30 @@ def num_blocks(image_size: int) -> int:
     if image_size < 8 or 4 * 2**k != image_size:
         raise ValueError(f"image_size must be 4 * 2**k with k >= 1 (8, 16, 32, 64, 128...), got {image_size}")
     return k
+
+
+def dcgan_init(model, rng=None, std: float = 0.02):
+    """Re-initialise ``model`` in place as the DCGAN paper does; returns ``model``.
+
+    Convolutions and transposed convolutions: ``W ~ N(0, std)``, bias 0. BatchNorm:
+    ``gamma ~ N(1, std)``, ``beta = 0``. The numbers are drawn on the CPU (so that a seed gives
+    the same weights on every device) and copied into the existing arrays.
+    """
+    rng = np.random.default_rng(rng)
+
+    def fill(layer, key, values):
+        target = layer.params[key]
+        target[...] = to_device(values.astype(target.dtype), device_of(target))
+
+    for _, layer in model.named_layers():
+        if isinstance(layer, (Conv2d, ConvTranspose2d)):
+            fill(layer, "W", rng.normal(0.0, std, size=layer.params["W"].shape))
+            if "b" in layer.params:
+                layer.params["b"][...] = 0
+        elif isinstance(layer, BatchNorm2d):
+            fill(layer, "gamma", rng.normal(1.0, std, size=layer.params["gamma"].shape))
+            layer.params["beta"][...] = 0
+    return model
 
 
 class Generator(Sequential):

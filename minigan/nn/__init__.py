@@ -4,7 +4,6 @@ from .activation import LeakyReLU, ReLU, Sigmoid, Tanh, sigmoid
 from .augment import DiffAugment
 from .container import Sequential
 from .conv import Conv2d, ConvTranspose2d, conv2d, conv_transpose2d
-from .init import dcgan_init
 from .layer import Layer
 from .linear import Flatten, Linear, Reshape
 from .loss import BCEWithLogitsLoss, SoftmaxCrossEntropyLoss, log_softmax, softmax
@@ -13,6 +12,6 @@ from .norm import BatchNorm2d
 __all__ = [
     "Layer", "Sequential", "Conv2d", "ConvTranspose2d", "conv2d", "conv_transpose2d",
     "BatchNorm2d", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "sigmoid", "Linear", "Flatten",
-    "Reshape", "BCEWithLogitsLoss", "SoftmaxCrossEntropyLoss", "log_softmax", "softmax", "dcgan_init",
+    "Reshape", "BCEWithLogitsLoss", "SoftmaxCrossEntropyLoss", "log_softmax", "softmax",
     "DiffAugment",
 ]

@@ -16,6 +16,7 @@ copies. A layer computes in the dtype of its parameters (or of its input when it
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import Iterator
 
 import numpy as np
@@ -118,6 +119,54 @@ class Layer:
         for _, layer in self.named_layers():
             layer.requires_grad = flag
         return self
+
+    @contextmanager
+    def mode(self, training: bool | None = None, requires_grad: bool | None = None,
+             needs_input_grad: bool | None = None):
+        """Set modes on this layer and every layer below it for a ``with`` block, then restore
+        each layer's own settings (also when the block raises). ``None`` leaves a mode as it is.
+
+        The one way to run a model for inference, as DeZero's ``using_config``::
+
+            with G.mode(training=False, requires_grad=False):
+                x = G.forward(z)  # BatchNorm uses its running statistics, no weight gradients
+
+        ``needs_input_grad=True`` makes every layer compute its input gradient, down to the
+        network's input (to differentiate an idol with respect to its noise, say).
+        """
+        layers = [layer for _, layer in self.named_layers()]
+        saved = [(layer.training, layer.requires_grad, layer.needs_input_grad) for layer in layers]
+        for layer in layers:
+            if training is not None:
+                layer.training = training
+            if requires_grad is not None:
+                layer.requires_grad = requires_grad
+            if needs_input_grad is not None:
+                layer.needs_input_grad = needs_input_grad
+        try:
+            yield self
+        finally:
+            for layer, (was_training, had_grad, needed_input_grad) in zip(layers, saved):
+                layer.training, layer.requires_grad, layer.needs_input_grad = was_training, had_grad, needed_input_grad
+
+    @property
+    def device(self) -> str:
+        """``"cpu"`` or ``"gpu"``: where this layer's parameters (or buffers) live; ``"cpu"`` for a
+        layer without arrays (an activation)."""
+        for _, layer in self.named_layers():
+            for value in layer.params.values():
+                return device_of(value)
+            for name in layer.buffers:
+                return device_of(getattr(layer, name))
+        return "cpu"
+
+    @property
+    def xp(self):
+        """The array module of this layer's parameters: ``numpy`` or ``cupy``."""
+        for _, layer in self.named_layers():
+            for value in layer.params.values():
+                return get_array_module(value)
+        return np
 
     def to(self, device: str) -> "Layer":
         """Move parameters, gradients and buffers to ``"cpu"`` or ``"gpu"``. Returns self."""

@@ -14,76 +14,21 @@ images carry each attribute value. ``info`` prints the size, source, cache file 
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 
+from ..data import load_dataset
+from ..data.augment import augment_batch, augment_options
+from ..data.dataset import ImageDataset, to_images, to_model_input
+from ..data.summary import attribute_table, describe, group_label
 from ..errors import DatasetError
-from ..viz import load_font
-from . import load_dataset
-from .dataset import ImageDataset
+from ..viz import contact_sheet
+from .args import HelpFormatter, make_parser
 
-__all__ = ["main", "contact_sheet", "attribute_table", "group_label"]
-
-
-def group_label(ds: ImageDataset) -> str | None:
-    """The label that names who is in each image: ``"character"``, else ``"folder"``, else None."""
-    for name in ("character", "folder"):
-        if name in ds.labels:
-            return name
-    return None
-
-
-def contact_sheet(images: np.ndarray, captions=None, columns: int = 16, scale: int = 1, gap: int = 2,
-                  title: str | None = None, background=(255, 255, 255)) -> Image.Image:
-    """Tile ``images`` ((N, H, W, 3) uint8) in rows of ``columns``, each enlarged ``scale`` times
-    (nearest neighbour, so pixels stay visible), with optional ``captions`` under the tiles and a
-    ``title`` line on top. Returns an RGB ``PIL.Image``."""
-    n, h, w, _ = images.shape
-    columns = max(1, min(columns, n))
-    rows = -(-n // columns)
-    th, tw = h * scale, w * scale
-    cap_h = 11 if captions is not None else 0
-    title_h = 16 if title else 0
-    sheet = Image.new("RGB", (columns * (tw + gap) + gap, title_h + rows * (th + cap_h + gap) + gap), background)
-    draw = ImageDraw.Draw(sheet)
-    font = load_font(9)
-    if title:
-        draw.text((gap + 2, 2), title, fill=(40, 40, 40), font=load_font(11))
-    for k in range(n):
-        r, c = divmod(k, columns)
-        x, y = gap + c * (tw + gap), title_h + gap + r * (th + cap_h + gap)
-        tile = Image.fromarray(images[k])
-        if scale != 1:
-            tile = tile.resize((tw, th), Image.NEAREST)
-        sheet.paste(tile, (x, y))
-        if captions is not None:
-            text = str(captions[k])
-            while len(text) > 1 and draw.textlength(text, font=font) > tw:
-                text = text[:-1]
-            draw.text((x + (tw - draw.textlength(text, font=font)) / 2, y + th), text, fill=(60, 60, 60), font=font)
-    return sheet
-
-
-def attribute_table(ds: ImageDataset) -> list[tuple[str, str, int, int]]:
-    """Rows ``(attribute, value, characters, images)``: for every label and every value, how many
-    characters (groups: the character, else the folder) have at least one such image, and how
-    many images carry it. The character label itself is left out (one row per character would
-    drown the table); without a group label the characters column is 0."""
-    group = group_label(ds)
-    rows = []
-    for name in ds.labels:
-        if name == "character":
-            continue
-        values = ds.labels[name]
-        for v, value in enumerate(ds.vocab[name]):
-            mask = values == v
-            chars = len(np.unique(ds.labels[group][mask])) if group else 0
-            rows.append((name, value, int(chars), int(mask.sum())))
-    return rows
+__all__ = ["main"]
 
 
 def _print_table(rows):
@@ -117,18 +62,6 @@ def _pick_group(ds: ImageDataset, group: str, which: str | None) -> int:
     raise DatasetError(f"--character {which!r}: no such {group} in {ds.source}{hint}")
 
 
-def _describe(ds: ImageDataset, index: int) -> str:
-    parts = []
-    for name in ("hair_color", "hair_style", "eye_color", "accessory", "skin_tone", "costume_color", "costume_style"):
-        if name in ds.labels:
-            value = ds.vocab[name][ds.labels[name][index]]
-            suffix = {"hair_color": " hair", "eye_color": " eyes", "skin_tone": " skin", "costume_color": " costume"}.get(name, "")
-            if name == "accessory" and value == "none":
-                continue
-            parts.append(value + suffix)
-    return ", ".join(parts)
-
-
 def _save(image: Image.Image, path: Path, colors: int):
     """Save ``image``; with ``colors`` > 0 as a palette image of that many colours (a PNG a
     third of the size, for documentation)."""
@@ -139,9 +72,6 @@ def _save(image: Image.Image, path: Path, colors: int):
 
 def _augment_page(images: np.ndarray, name: str, out: Path, args):
     """OUT_augment.png: the character's images as training would see them under ``--augment``."""
-    from .augment import augment_batch, augment_options  # noqa: PLC0415
-    from .dataset import to_images, to_model_input  # noqa: PLC0415
-
     try:
         options = augment_options(args.augment)
     except ValueError as exc:
@@ -185,7 +115,7 @@ def preview(args) -> int:
         g = _pick_group(ds, group, args.character)
         members = np.flatnonzero(ds.labels[group] == g)
         name = ds.vocab[group][g]
-        detail = _describe(ds, members[0])
+        detail = describe(ds, members[0])
         title = f"{name}: {len(members)} images" + (f" ({detail})" if detail else "")
         page = contact_sheet(ds.images[members], None, columns=min(11, len(members)), scale=args.character_scale, title=title)
         path = _character_path(out)
@@ -225,30 +155,29 @@ def _load(args) -> ImageDataset:
     return ds
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m minigan dataset",
-        description="Look at the built-in idol set or your own image folder before training on it.")
+def build_parser():
+    parser = make_parser("dataset", description="Look at the built-in idol set or your own image folder before "
+                                                "training on it.")
     sub = parser.add_subparsers(dest="action", metavar="{preview,info}")
 
     def common(p):
         p.add_argument("--data", default="idols",
-                       help="'idols' (the built-in set, default), 'idols:SEED', or a folder of images")
-        p.add_argument("--seed", type=int, default=0, help="seed of the built-in idol set (default 0)")
+                       help="'idols' (the built-in set), 'idols:SEED', or a folder of images")
+        p.add_argument("--seed", type=int, default=0, help="seed of the built-in idol set")
 
-    p = sub.add_parser("preview", help="write contact sheets and print attribute counts",
+    p = sub.add_parser("preview", formatter_class=HelpFormatter, help="write contact sheets and print attribute counts",
                        description="Write a contact sheet with one image per character (per subfolder for "
                                    "a folder of images), and OUT_character.png with every image of one "
                                    "character; print how many characters and images carry each attribute.")
-    p.add_argument("--out", default="dataset_preview.png", help="the sheet to write (default dataset_preview.png)")
+    p.add_argument("--out", default="dataset_preview.png", help="the sheet to write")
     common(p)
     p.add_argument("--character", default=None, metavar="NAME_OR_INDEX",
                    help="whose images go on the second sheet (default: the first character)")
-    p.add_argument("--columns", type=int, default=16, help="tiles per row of the cast sheet (default 16)")
-    p.add_argument("--scale", type=int, default=1, help="enlarge the cast sheet's tiles this many times (default 1)")
+    p.add_argument("--columns", type=int, default=16, help="tiles per row of the cast sheet")
+    p.add_argument("--scale", type=int, default=1, help="enlarge the cast sheet's tiles this many times")
     p.add_argument("--character-scale", type=int, default=2,
-                   help="enlarge the character sheet's tiles this many times (default 2)")
-    p.add_argument("--max-tiles", type=int, default=0, help="at most this many tiles on the cast sheet (default all)")
+                   help="enlarge the character sheet's tiles this many times")
+    p.add_argument("--max-tiles", type=int, default=0, help="at most this many tiles on the cast sheet (0: all)")
     p.add_argument("--no-labels", dest="labels", action="store_false", help="no names under the tiles")
     p.add_argument("--augment", default=None, metavar="PRESET_OR_SETTINGS",
                    help="also write OUT_augment.png: the character's images augmented with a preset "
@@ -257,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="save palette PNGs of N <= 256 colours (smaller files, e.g. for docs; default: full RGB)")
     p.set_defaults(func=preview)
 
-    p = sub.add_parser("info", help="print size, source, cache file and label counts",
+    p = sub.add_parser("info", formatter_class=HelpFormatter, help="print size, source, cache file and label counts",
                        description="Print a dataset's size, source, cache file and label counts.")
     common(p)
     p.set_defaults(func=info)

@@ -1,8 +1,11 @@
 """The command line: ``python -m minigan <command> [options]`` (or ``minigan <command>``).
 
-Each command lives with the code it drives and owns its argument parser; this file only lists
-them, imports the one that is asked for (so ``--help`` stays fast), and turns the errors a user
-can cause (:class:`minigan.errors.MiniganError`) into a one-line message and exit status 2.
+Each command is a module of this package with a ``main(argv)`` that parses its arguments and
+calls the library, which knows nothing of option parsing; :mod:`minigan.cli.args` holds what
+several commands share. This file lists the commands, imports only the one that is asked for
+(so ``--help`` stays fast: the training command need not load the classifier), and turns the
+errors a user can cause (:class:`minigan.errors.MiniganError`) into a one-line message and exit
+status 2.
 """
 
 from __future__ import annotations
@@ -10,21 +13,21 @@ from __future__ import annotations
 import importlib
 import sys
 
-from .errors import MiniganError
+from ..errors import MiniganError
 
 #: command -> ("module:function", one-line help). The function takes argv (the arguments after
 #: the command name) and returns an exit status.
 COMMANDS = {
-    "dataset": ("minigan.data.commands:main", "look at the built-in idol set or your own images (preview, info)"),
-    "train": ("minigan.train:main", "train the DCGAN (writes runs/<name>/: samples, GIF, losses, checkpoints)"),
-    "sample": ("minigan.sampling:sample_main", "draw idols from a trained generator (grid, PNG folder or .npz)"),
-    "fooled": ("minigan.sampling:fooled_main", "the samples the discriminator rates most real"),
-    "interpolate": ("minigan.latent:interpolate_main", "walk the noise space between idols (linear or spherical)"),
-    "vector": ("minigan.latent:vector_main", "build an attribute vector (from exemplars or from labels)"),
-    "edit": ("minigan.latent:edit_main", "add and subtract an attribute vector to idols"),
-    "classifier": ("minigan.evaluate:classifier_main", "train the attribute classifier used by vectors and metrics"),
-    "evaluate": ("minigan.evaluate:evaluate_main", "measure a generator: Frechet distance, attributes, memorisation"),
-    "gradcheck": ("minigan.gradcheck:main", "check every layer's backward pass against finite differences"),
+    "dataset": ("minigan.cli.dataset:main", "look at the built-in idol set or your own images (preview, info)"),
+    "train": ("minigan.cli.train:main", "train the DCGAN (writes runs/<name>/: samples, GIF, losses, checkpoints)"),
+    "sample": ("minigan.cli.sample:main", "draw idols from a trained generator (grid, PNG folder or .npz)"),
+    "fooled": ("minigan.cli.fooled:main", "the samples the discriminator rates most real"),
+    "interpolate": ("minigan.cli.interpolate:main", "walk the noise space between idols (linear or spherical)"),
+    "vector": ("minigan.cli.vector:main", "build an attribute vector (from exemplars or from labels)"),
+    "edit": ("minigan.cli.edit:main", "add and subtract an attribute vector to idols"),
+    "classifier": ("minigan.cli.classifier:main", "train the attribute classifier used by vectors and metrics"),
+    "evaluate": ("minigan.cli.evaluate:main", "measure a generator: Frechet distance, attributes, memorisation"),
+    "gradcheck": ("minigan.cli.gradcheck:main", "check every layer's backward pass against finite differences"),
 }
 
 

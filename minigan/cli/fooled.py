@@ -1,0 +1,41 @@
+"""``python -m minigan fooled``: the samples the discriminator rates most real."""
+
+from __future__ import annotations
+
+
+from ..backend import normalize_device
+from ..checkpoint import load_discriminator
+from ..sampling import most_real
+from ..viz import captioned_grid
+from .args import add_generator_arguments, add_idol_arguments, load_generator, make_parser, named_idols
+
+__all__ = ["main"]
+
+
+def main(argv=None) -> int:
+    parser = make_parser(
+        "fooled",
+        description="Sample many idols and show the ones the discriminator rates most real, with "
+                    "its score D(G(z)) under each (the blog's 'images that fooled the discriminator'). "
+                    "With --idols or --seeds, rate those idols instead, best first.")
+    add_generator_arguments(parser)
+    parser.add_argument("--n", type=int, default=512, help="how many idols to sample")
+    add_idol_arguments(parser, "rate these idols of the numbered grid instead, e.g. 3,17,22",
+                       "default: the first --n")
+    parser.add_argument("--top", type=int, default=32, help="how many to show (at most --n)")
+    parser.add_argument("--out", default="fooled.png", help="output PNG")
+    args = parser.parse_args(argv)
+    G, _, kind = load_generator(args)
+    z = None
+    if args.idols or args.seeds:
+        z, labels = named_idols(args, G.nz, kind, ())
+        args.n, args.top = len(z), min(args.top, len(z))
+    if not 1 <= args.top <= args.n:
+        parser.error("--top must be between 1 and --n")
+    D, _ = load_discriminator(args.checkpoint, normalize_device(args.device))
+    images, scores, _, order = most_real(G, D, args.n, args.top, args.seed, kind, z=z)
+    names = [labels[i] for i in order] if z is not None else [f"#{i}" for i in order]
+    captioned_grid(images, [f"{name} {s:.2f}" for name, s in zip(names, scores)], nrow=8, scale=2).save(args.out)
+    print(f"wrote the {args.top} of {args.n} idols D rates most real to {args.out} "
+          f"(scores {scores[-1]:.3f} to {scores[0]:.3f})")
+    return 0
