@@ -1,7 +1,7 @@
 """First-call cost of the numba kernels: run it twice, with a cold and then a warm cache.
 
-    NUMBA_CACHE_DIR=/tmp/minigan-numba-cache python benchmarks/compile_cost.py   # cold, if the dir is new
-    NUMBA_CACHE_DIR=/tmp/minigan-numba-cache python benchmarks/compile_cost.py   # warm: loads the cache
+    NUMBA_CACHE_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/minigan/numba-benchmark" python benchmarks/compile_cost.py  # cold, if new
+    NUMBA_CACHE_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/minigan/numba-benchmark" python benchmarks/compile_cost.py  # warm
 
 Prints the time of the first and of the second DCGAN training step (batch 64) in a fresh
 process, float32, and of a float64 forward/backward of every kernel-using layer (what a

@@ -11,7 +11,7 @@ all the way to the noise (``minigan.latent.learn_vector``). Then it measures the
     python examples/learn_direction.py --checkpoint runs/idols --start blond_rest.npz --out blond_learned.npz
 
 ``--keep-weight`` sets the trade: 0 only asks for blond hair, larger values ask more firmly that
-nothing else changes. Chapter 10 of the docs shows what the trade looks like on the default run.
+nothing else changes. Chapter 12 of the docs shows what the trade looks like on the default run.
 """
 
 from __future__ import annotations

@@ -264,7 +264,7 @@ def learn_vector(G, clf, attribute: str, target: int, keep=(), keep_weight: floa
     noise; every idol's gradient with respect to its noise is a gradient with respect to ``v``,
     and their sum drives minigan's Adam. After each step ``v`` is shortened to ``max_length``
     if longer: a long vector moves idols off the shell where the training noise lives
-    (chapter 10 of the docs).
+    (chapter 12 of the docs).
 
     Args:
         G, clf: the generator and an :class:`minigan.models.classifier.AttributeClassifier`.

@@ -15,7 +15,7 @@ they stay small:
 * ``run_samples.png``: the last epoch's 8x8 grid (``samples/epoch_NNN.png``);
 * ``run_fooled.png``: ``fooled.png``; ``run_losses.png``: ``losses.png``.
 
-Chapters 10 (the latent space) and 12 (measuring a GAN) use the run's final generator
+Chapters 10 (measuring a GAN) and 12 (the latent space) use the run's final generator
 (``checkpoints/last.npz``), some of its epoch checkpoints and the attribute classifier
 (``--classifier``, default ``runs/classifier.npz``). Each ``latent_*`` and ``measure_*`` picture
 is made by one function below that runs minigan's own commands (``interpolate``, ``sample``,
@@ -121,7 +121,7 @@ def _steps_per_epoch(run: Path) -> int:
     raise ValueError(f"{run}/log.jsonl has no finished epoch")
 
 
-# -- chapters 10 and 12: the latent space and the metrics -----------------------------------------
+# -- chapters 10 and 12: the metrics and the latent space -----------------------------------------
 
 #: Idols of the grid ``sample --numbered --seed 0`` used by the pictures (picked by eye on it).
 INTERPOLATION_PAIRS = "12,42,23,1,49,14,39,60"  # blond > black, blond bob > orange twin tails, ...
