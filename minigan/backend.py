@@ -64,7 +64,7 @@ def get_cupy():
                 else:
                     _cupy = cupy
                     return cupy
-    raise DeviceError(f"the GPU (--device gpu) needs a working CuPy: {_cupy_error}. To fix: {INSTALL_HINT}.")
+    raise DeviceError(f"device gpu needs a working CuPy: {_cupy_error}. To fix: {INSTALL_HINT}.", argument="device")
 
 
 def gpu_available() -> bool:

@@ -24,6 +24,7 @@ import numpy as np
 
 from .backend import to_numpy
 from .errors import CheckpointError
+from .models.dcgan import Discriminator, Generator
 
 __all__ = [
     "FORMAT",
@@ -129,15 +130,11 @@ def _load_model(path, prefix, build):
 
 def load_generator(path, device: str = "cpu"):
     """The generator of a checkpoint (or run folder), in eval mode on ``device``; returns ``(G, meta)``."""
-    from .models.dcgan import Generator  # noqa: PLC0415
-
     G, _, meta = _load_model(path, "G", Generator)
     return G.eval().to(device), meta
 
 
 def load_discriminator(path, device: str = "cpu"):
     """The discriminator of a checkpoint, in eval mode on ``device``; returns ``(D, meta)``."""
-    from .models.dcgan import Discriminator  # noqa: PLC0415
-
     D, _, meta = _load_model(path, "D", Discriminator)
     return D.eval().to(device), meta

@@ -11,7 +11,25 @@ __all__ = ["MiniganError", "DeviceError", "DatasetError", "CheckpointError", "Tr
 
 
 class MiniganError(Exception):
-    """Base class of the errors caused by input or environment rather than by a bug."""
+    """Base class of the errors caused by input or environment rather than by a bug.
+
+    ``argument`` names the function argument (``"data"``, ``"lr_g"``) that the message is about,
+    when it starts with that name. The library speaks of arguments; the command line shows the
+    same message with the option that sets it (``--data``, ``--lr-g``), see
+    :meth:`for_command_line`.
+    """
+
+    def __init__(self, message: str = "", argument: str | None = None):
+        super().__init__(message)
+        self.argument = argument
+
+    def for_command_line(self) -> str:
+        """The message with a leading argument name written as its option: ``data 'x': ...`` ->
+        ``--data 'x': ...``."""
+        message = str(self)
+        if self.argument and message.startswith(self.argument):
+            return "--" + self.argument.replace("_", "-") + message[len(self.argument):]
+        return message
 
 
 class DeviceError(MiniganError, RuntimeError):

@@ -39,14 +39,16 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__, optim
-from .backend import get_array_module, normalize_device, to_device, to_numpy
+from .backend import get_array_module, get_cupy, normalize_device, to_device, to_numpy
 from .checkpoint import load_checkpoint, load_model_arrays, model_arrays, save_checkpoint
+from .data import augment_batch, augment_options, load_dataset, to_model_input
 from .errors import CheckpointError, DatasetError, MiniganError, TrainingDiverged
 from .gan import train_step
 from .models.dcgan import Discriminator, Generator, num_blocks
 from .nn import DiffAugment
 from .progress import ProgressBar, format_duration
 from .sampling import NOISE_KINDS, generate, most_real, noise
+from .viz import captioned_grid, line_plot, save_gif, save_grid
 
 __all__ = ["TrainConfig", "Trainer"]
 
@@ -118,8 +120,6 @@ class TrainConfig:
         return "" if self.diffaugment.strip().lower() in ("", "none", "off") else self.diffaugment
 
     def augment_options(self):
-        from .data import augment_options  # noqa: PLC0415
-
         return augment_options(self.augment)
 
     @property
@@ -184,8 +184,6 @@ class Trainer:
         self.config = config.validate()
         self.device = normalize_device(config.device)
         if self.device == "gpu":
-            from .backend import get_cupy  # noqa: PLC0415
-
             get_cupy()  # fail now, with the install hint, not after loading the data
         self.run_dir = config.run_dir if resume is None else self._resume_dir(resume)
         self._prepare_run_dir(fresh=resume is None)
@@ -231,8 +229,6 @@ class Trainer:
                                   f"now is {now['source']} ({now['images']} images); resume with the same data")
 
     def _load_data(self):
-        from .data import load_dataset  # noqa: PLC0415
-
         ds = load_dataset(self.config.data)
         if self.config.limit:
             ds = ds.subset(np.arange(min(self.config.limit, len(ds))))
@@ -329,8 +325,6 @@ class Trainer:
             f.write(json.dumps(record) + "\n")
 
     def _sample_grid(self, name: str) -> None:
-        from .viz import save_grid  # noqa: PLC0415
-
         rel = f"samples/{name}.png"
         save_grid(generate(self.G, self.fixed_noise), self.run_dir / rel, nrow=8)
         if rel not in self.frames:
@@ -339,7 +333,6 @@ class Trainer:
     def _write_progress_gif(self, max_frames: int = 40) -> None:
         """progress.gif from the sample grids so far: all of them, or ``max_frames`` evenly spread
         (first and last always in). Written once at the end: encoding costs ~0.25 s a frame."""
-        from .viz import save_gif  # noqa: PLC0415
 
         frames = self.frames
         if len(frames) > max_frames:
@@ -348,8 +341,6 @@ class Trainer:
         save_gif([self.run_dir / f for f in frames], self.run_dir / "progress.gif", duration_ms=250)
 
     def _write_loss_plot(self) -> None:
-        from .viz import line_plot  # noqa: PLC0415
-
         if self.history:
             steps = [h["step"] for h in self.history]
             series = lambda key: (steps, [h[key] for h in self.history])  # noqa: E731
@@ -359,9 +350,6 @@ class Trainer:
                       self.run_dir / "losses.png", title=f"{self.config.name}: training curves")
 
     def _write_real_batch(self) -> None:
-        from .data import augment_batch, to_model_input  # noqa: PLC0415
-        from .viz import save_grid  # noqa: PLC0415
-
         rng = np.random.default_rng(self.config.seed + 1)  # its own generator: training draws stay unchanged
         idx = rng.choice(len(self.dataset), size=min(64, len(self.dataset)), replace=False)
         x = to_model_input(self.dataset.images[idx])
@@ -370,8 +358,6 @@ class Trainer:
         save_grid(x, self.run_dir / "real.png", nrow=8)
 
     def _write_fooled(self) -> None:
-        from .viz import captioned_grid  # noqa: PLC0415
-
         images, scores, _, order = most_real(self.G, self.D, n=self.config.fooled_n, top=32,
                                              seed=self.config.seed, noise_kind=self.config.noise)
         captioned_grid(images, [f"{s:.2f}" for s in scores], nrow=8, scale=2).save(self.run_dir / "fooled.png")
@@ -379,7 +365,6 @@ class Trainer:
     # -- the loop ------------------------------------------------------------------------------
     def _batch(self, idx):
         """Real images for batch ``idx``: float32 ``(B, 3, S, S)`` in [-1, 1] on the device."""
-        from .data import augment_batch, to_model_input  # noqa: PLC0415
 
         xp = get_array_module(self.images)
         x = to_model_input(self.images[xp.asarray(idx)], xp=xp)

@@ -33,7 +33,7 @@ def test_gpu_without_cupy_says_how_to_install():
     with pytest.raises(DeviceError, match=r'pip install -e "\.\[cuda12\]"') as info:
         backend.to_device(np.zeros(2), "gpu")
     assert isinstance(info.value, MiniganError)
-    assert "the GPU (--device gpu) needs a working CuPy" in str(info.value)
+    assert "device gpu needs a working CuPy" in str(info.value)
 
 
 # -- every command's --device gpu, on a machine without a usable GPU ------------------------------------
@@ -79,7 +79,7 @@ def test_every_command_with_device_gpu_says_how_to_install_cupy(command, tiny_ch
     argv = [a.format(run=tiny_checkpoint, tmp=tmp_path) for a in COMMANDS[command]]
     assert main([command, *argv, "--device", "gpu"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"minigan {command}: error: the GPU (--device gpu) needs a working CuPy")
+    assert err.startswith(f"minigan {command}: error: --device gpu needs a working CuPy")
     assert 'pip install -e ".[cuda12]"' in err and 'pip install -e ".[cuda13]"' in err
     assert len(err.strip().splitlines()) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # nothing written

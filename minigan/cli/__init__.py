@@ -59,7 +59,7 @@ def run_command(command: str, function, argv) -> int:
     try:
         return int(function(argv) or 0)
     except MiniganError as exc:
-        print(f"minigan {command}: error: {exc}", file=sys.stderr)
+        print(f"minigan {command}: error: {exc.for_command_line()}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"minigan {command}: interrupted", file=sys.stderr)

@@ -22,6 +22,7 @@ import sys
 import numpy as np
 
 from ..backend import normalize_device
+from ..checkpoint import load_generator as load_checkpoint_generator
 from ..errors import MiniganError
 from ..latent import idol_noise, seed_noise
 from ..sampling import NOISE_KINDS
@@ -66,9 +67,7 @@ def add_generator_arguments(parser: argparse.ArgumentParser) -> None:
 
 def load_generator(args):
     """``(G, meta, noise kind)`` for the options of :func:`add_generator_arguments`."""
-    from ..checkpoint import load_generator as load  # noqa: PLC0415 (checkpoint imports the models: keeps --help fast)
-
-    G, meta = load(args.checkpoint, normalize_device(args.device))
+    G, meta = load_checkpoint_generator(args.checkpoint, normalize_device(args.device))
     return G, meta, args.noise or meta.get("config", {}).get("noise", "gaussian")
 
 

@@ -58,8 +58,8 @@ def load_dataset(data="idols", seed: int = 0, **kwargs) -> ImageDataset:
             try:
                 seed = int(text.split(":", 1)[1])
             except ValueError:
-                raise DatasetError(f"--data {text!r}: the seed after 'idols:' must be an integer") from None
+                raise DatasetError(f"data {text!r}: the seed after 'idols:' must be an integer", argument="data") from None
         return load_idols(seed=seed, **kwargs)
     if not Path(text).expanduser().exists():
-        raise DatasetError(f"--data {text!r}: not 'idols' and no such folder")
+        raise DatasetError(f"data {text!r}: not 'idols' and no such folder", argument="data")
     return load_folder(text, **kwargs)

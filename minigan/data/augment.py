@@ -29,6 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..backend import get_array_module
+from ..kernels import kernel_mode
 
 
 __all__ = ["AUGMENT_PRESETS", "affine_batch", "affine_batch_reference", "augment_batch", "draw_augment_params", "augment_options"]
@@ -143,8 +144,6 @@ _KERNEL = None
 
 def _reference_mode() -> bool:
     """True under ``MINIGAN_KERNELS=reference`` (or :func:`minigan.kernels.use_kernels`)."""
-    from ..kernels import kernel_mode  # noqa: PLC0415 (imported late: data does not need nn)
-
     return kernel_mode() == "reference"
 
 

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..backend import get_array_module, to_device, to_numpy
 from ..errors import DatasetError
+from .augment import augment_batch
 
 __all__ = [
     "ImageDataset",
@@ -256,8 +257,6 @@ def model_batches(images, batch_size: int, rng: np.random.Generator, device: str
     dict of :func:`minigan.data.augment.augment_batch` keyword arguments (e.g. a preset from
     :data:`minigan.data.augment.AUGMENT_PRESETS`), augmented with parameters drawn from ``rng``.
     """
-    from .augment import augment_batch  # noqa: PLC0415 (augment imports this module)
-
     stored = to_device(images, device)  # (N, H, W, 3) uint8 on the device
     xp = get_array_module(stored)
     for idx in iterate_batches(len(images), batch_size, rng, drop_last=drop_last):

@@ -19,11 +19,17 @@ whenever the drawing changes so that old caches are not reused.
 Drawing coordinates: a 256x256 "design" frame, y down, the face centred on x = 128. The head
 (hair, face, eyes, accessories) is drawn through a transform that tilts it about the chin; the
 whole figure through one that zooms and offsets it; the background is drawn untransformed.
+
+The module is long (about 900 lines) but one idea, the drawing of an idol: the palettes and the
+cast first, then the pen, then hair, face, body and accessories in the order they are painted,
+then drawing the whole set and caching it. Splitting it would scatter one picture over files.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
+import multiprocessing as mp
 import os
 import time
 from dataclasses import dataclass
@@ -854,8 +860,6 @@ def generate_idols(seed: int = 0, characters=None, images_per_character: int = I
     if workers == 1:
         parts = [_draw_many(job) for job in jobs]
     else:
-        import multiprocessing as mp  # noqa: PLC0415
-
         method = "fork" if "fork" in mp.get_all_start_methods() else None
         with mp.get_context(method).Pool(workers) as pool:
             parts = pool.map(_draw_many, jobs)
@@ -873,8 +877,6 @@ def idols_cache_path(seed: int = 0, n_characters: int = N_CHARACTERS,
     """Where :func:`load_idols` caches the set for these arguments."""
     tag = ""
     if characters is not None:
-        import hashlib  # noqa: PLC0415
-
         tag = "-sub" + hashlib.sha256(",".join(map(str, characters)).encode()).hexdigest()[:10]
     return cache_dir() / f"idols-v{IDOLS_VERSION}-seed{int(seed)}-{n_characters}x{images_per_character}{tag}.npz"
 

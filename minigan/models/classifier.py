@@ -267,7 +267,7 @@ def _require_labels(dataset, attributes):
     missing = [a for a in attributes if a not in dataset.labels]
     if missing:
         raise DatasetError(f"the data ({dataset.source}) has no {', '.join(missing)} labels; the attribute "
-                           "classifier is trained on the built-in idol set (--data idols)")
+                           "classifier is trained on the built-in idol set ('idols')")
 
 
 def train_classifier(dataset, attributes=CLASSIFIER_ATTRIBUTES, epochs: int = 8, batch_size: int = 64,
