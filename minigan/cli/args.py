@@ -9,8 +9,9 @@
 * :func:`parse_ints`, :func:`parse_floats`, :func:`attach_number_lists`: comma-separated number
   lists such as ``--strengths -1.5,0,1.5``.
 
-``--out`` means one thing everywhere: a file whose suffix says its form (``.png``, ``.npz``,
-``.gif``), or a folder (a name without a suffix).
+``--out`` means one thing everywhere (:func:`output_path`): a file whose suffix says its form
+(``.png``, ``.npz``), or a folder (a name without a suffix), where the command writes its file
+under its usual name.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -27,7 +29,7 @@ from ..errors import MiniganError
 from ..latent import idol_noise, seed_noise
 from ..sampling import NOISE_KINDS
 
-__all__ = ["HelpFormatter", "make_parser", "add_generator_arguments", "load_generator", "add_seed",
+__all__ = ["HelpFormatter", "make_parser", "output_path", "IMAGE_SUFFIXES", "add_generator_arguments", "load_generator", "add_seed",
            "add_idol_arguments", "named_idols", "parse_ints", "parse_floats", "attach_number_lists", "flag"]
 
 
@@ -46,6 +48,24 @@ def make_parser(command: str, description: str, prog: str | None = None) -> argp
     """The parser of ``python -m minigan COMMAND``, in the shared help style."""
     return argparse.ArgumentParser(prog=prog or f"python -m minigan {command}", description=description,
                                    formatter_class=HelpFormatter)
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+
+
+def output_path(out, default_name: str, suffixes=IMAGE_SUFFIXES) -> Path:
+    """Where a command that writes one file writes it: ``out`` itself when its suffix is one of
+    ``suffixes``, ``out/default_name`` when ``out`` has no suffix (a folder, made if needed).
+    Raises MiniganError naming the allowed forms for any other suffix."""
+    out = Path(default_name if out is None else out)
+    if out.suffix.lower() in suffixes:
+        path = out
+    elif not out.suffix or out.is_dir():
+        path = out / default_name
+    else:
+        raise MiniganError(f"--out {out}: write a {' or '.join(suffixes)} file, or a folder (a name without a suffix)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def flag(argument: str) -> str:

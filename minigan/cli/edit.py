@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from ..latent import edit_images, load_vector
 from ..viz import labelled_grid, save_gif
 from .args import (add_generator_arguments, add_idol_arguments, attach_number_lists, load_generator, make_parser,
-                   named_idols, parse_floats)
+                   named_idols, output_path, parse_floats)
 
 __all__ = ["main"]
 
@@ -26,7 +24,7 @@ def main(argv=None) -> int:
     parser.add_argument("--sweep", action="store_true",
                         help="strengths -3 to 3 in steps of 0.5 (overrides --strengths) and a GIF of the sweep")
     add_idol_arguments(parser, "idol numbers on the numbered grid, e.g. 3,17,22", "default: 0 to 7")
-    parser.add_argument("--out", default=None, help="output PNG (default: edit_NAME.png)")
+    parser.add_argument("--out", default=None, help="output PNG, or a folder (default: edit_NAME.png)")
     parser.add_argument("--scale", type=int, default=2, help="enlarge pixels")
     args = parser.parse_args(attach_number_lists(argv))
     G, _, kind = load_generator(args)
@@ -35,8 +33,7 @@ def main(argv=None) -> int:
     strengths = sorted(strengths)
     z, labels = named_idols(args, G.nz, kind, range(8))
     images = edit_images(G, z, vec.vector, strengths)  # (K, N, S, S, 3)
-    out = Path(args.out or f"edit_{vec.name}.png")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = output_path(args.out, f"edit_{vec.name}.png")
     row_labels = ["original" if s == 0 else f"{'+' if s > 0 else '-'}{abs(s):g} {vec.name}" for s in strengths]
     labelled_grid(images, row_labels, labels, scale=args.scale).save(out)
     message = f"wrote {len(z)} idols at strengths {', '.join(f'{s:g}' for s in strengths)} of {vec.name} to {out}"

@@ -7,7 +7,7 @@ from ..backend import normalize_device
 from ..checkpoint import load_discriminator
 from ..sampling import most_real
 from ..viz import captioned_grid
-from .args import add_generator_arguments, add_idol_arguments, load_generator, make_parser, named_idols
+from .args import add_generator_arguments, add_idol_arguments, load_generator, make_parser, named_idols, output_path
 
 __all__ = ["main"]
 
@@ -23,7 +23,7 @@ def main(argv=None) -> int:
     add_idol_arguments(parser, "rate these idols of the numbered grid instead, e.g. 3,17,22",
                        "default: the first --n")
     parser.add_argument("--top", type=int, default=32, help="how many to show (at most --n)")
-    parser.add_argument("--out", default="fooled.png", help="output PNG")
+    parser.add_argument("--out", default="fooled.png", help="output PNG, or a folder")
     args = parser.parse_args(argv)
     G, _, kind = load_generator(args)
     z = None
@@ -35,7 +35,8 @@ def main(argv=None) -> int:
     D, _ = load_discriminator(args.checkpoint, normalize_device(args.device))
     images, scores, _, order = most_real(G, D, args.n, args.top, args.seed, kind, z=z)
     names = [labels[i] for i in order] if z is not None else [f"#{i}" for i in order]
-    captioned_grid(images, [f"{name} {s:.2f}" for name, s in zip(names, scores)], nrow=8, scale=2).save(args.out)
-    print(f"wrote the {args.top} of {args.n} idols D rates most real to {args.out} "
+    out = output_path(args.out, "fooled.png")
+    captioned_grid(images, [f"{name} {s:.2f}" for name, s in zip(names, scores)], nrow=8, scale=2).save(out)
+    print(f"wrote the {args.top} of {args.n} idols D rates most real to {out} "
           f"(scores {scores[-1]:.3f} to {scores[0]:.3f})")
     return 0

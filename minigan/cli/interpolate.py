@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from ..errors import MiniganError
 from ..latent import interpolation_strips
 from ..viz import image_grid, labelled_grid, save_gif
-from .args import add_generator_arguments, add_idol_arguments, load_generator, make_parser, named_idols
+from .args import add_generator_arguments, add_idol_arguments, load_generator, make_parser, named_idols, output_path
 
 __all__ = ["main"]
 
@@ -31,10 +29,10 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=10, help="images per row, endpoints included")
     method = parser.add_mutually_exclusive_group()
     method.add_argument("--slerp", dest="method", action="store_const", const="slerp",
-                        help="spherical interpolation (default for Gaussian noise)")
+                        help="spherical interpolation (the default for Gaussian noise)")
     method.add_argument("--linear", dest="method", action="store_const", const="linear",
-                        help="straight line, as in the blog (default for uniform noise)")
-    parser.add_argument("--out", default="interpolation.png", help="output PNG; the GIF is written next to it")
+                        help="straight line, as in the blog (the default for uniform noise)")
+    parser.add_argument("--out", default="interpolation.png", help="output PNG, or a folder; the GIF is written next to it")
     parser.add_argument("--gif-frames", type=int, default=24, help="frames from A to B in the GIF (0: no GIF)")
     parser.add_argument("--scale", type=int, default=2, help="enlarge pixels")
     args = parser.parse_args(argv)
@@ -47,8 +45,7 @@ def main(argv=None) -> int:
         raise MiniganError(f"interpolation takes pairs of idols, got {len(z)} ({', '.join(labels)})")
     z_start, z_end = z[0::2], z[1::2]  # (P, nz) each
     strips = interpolation_strips(G, z_start, z_end, args.steps, method)  # (P, steps, S, S, 3)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = output_path(args.out, "interpolation.png")
     columns = ["A"] + [f"{t:.2f}" for t in np.linspace(0, 1, args.steps)[1:-1]] + ["B"]
     rows = [f"{a} > {b}" for a, b in zip(labels[0::2], labels[1::2])]
     labelled_grid(strips, rows, columns, scale=args.scale).save(out)

@@ -11,11 +11,9 @@ from ..data.dataset import to_images
 from ..errors import MiniganError
 from ..sampling import generate, noise
 from ..viz import captioned_grid, save_grid
-from .args import add_generator_arguments, add_idol_arguments, load_generator, make_parser, named_idols
+from .args import IMAGE_SUFFIXES, add_generator_arguments, add_idol_arguments, load_generator, make_parser, named_idols
 
-__all__ = ["main", "IMAGE_SUFFIXES"]
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+__all__ = ["main"]
 
 
 def build_parser(prog: str | None = None):

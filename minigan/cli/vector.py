@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from ..errors import MiniganError
 from ..latent import MIN_EXEMPLARS, idol_noise, save_vector, vector_from_exemplars, vector_from_labels
 from ..models.classifier import DEFAULT_CLASSIFIER, load_classifier
-from .args import add_generator_arguments, load_generator, make_parser, parse_ints
+from .args import add_generator_arguments, load_generator, make_parser, output_path, parse_ints
 
 __all__ = ["main"]
 
@@ -26,7 +24,7 @@ def build_parser():
                     "is saved as a small .npz with its provenance; apply it with `minigan edit`.")
     add_generator_arguments(parser)
     parser.add_argument("--name", default=None, help="its name (default: the --plus class, or 'vector')")
-    parser.add_argument("--out", default=None, help="output .npz (default: NAME.npz)")
+    parser.add_argument("--out", default=None, help="output .npz, or a folder (default: NAME.npz)")
     parser.add_argument("--seed", type=int, default=0,
                         help="exemplars: the numbered grid they come from; labels: the seed of the "
                              "sampled noise")
@@ -94,9 +92,7 @@ def main(argv=None) -> int:
         name = args.name or "vector"
         info = {**base, "name": name, "method": "exemplars", "plus_indices": plus, "minus_indices": minus}
         how = f"mean noise of idols {plus} minus that of {minus} (grid of seed {args.seed})"
-    out = Path(args.out or f"{name}.npz")
-    if out.suffix != ".npz":
-        raise MiniganError(f"--out {out}: an attribute vector is saved as an .npz file")
+    out = output_path(args.out, f"{name}.npz", suffixes=(".npz",))
     save_vector(out, vector, {**info, "norm": float(np.linalg.norm(vector))})
     print(f"wrote {out}: {how}; |vector| = {np.linalg.norm(vector):.2f}")
     return 0
