@@ -77,13 +77,14 @@ def gpu_available() -> bool:
 
 
 def normalize_device(device: str) -> str:
-    """Return ``"cpu"`` or ``"gpu"`` for a user's device name; raise ValueError otherwise."""
+    """Return ``"cpu"`` or ``"gpu"`` for a user's device name; raise :class:`DeviceError` (a
+    ValueError) otherwise."""
     name = str(device).strip().lower()
     if name in ("cpu", "numpy"):
         return "cpu"
     if name in ("gpu", "cuda", "cupy") or name.startswith("cuda:"):
         return "gpu"
-    raise ValueError(f"unknown device {device!r}: use 'cpu' or 'gpu'")
+    raise DeviceError(f"device {device!r} is unknown: use 'cpu' or 'gpu'", argument="device")
 
 
 def get_array_module(*arrays):

@@ -32,8 +32,9 @@ class MiniganError(Exception):
         return message
 
 
-class DeviceError(MiniganError, RuntimeError):
-    """A device was asked for that this machine cannot provide (no CuPy, no GPU)."""
+class DeviceError(MiniganError, RuntimeError, ValueError):
+    """A device was asked for that this machine cannot provide (no CuPy, no GPU), or one that
+    does not exist."""
 
 
 class DatasetError(MiniganError, ValueError):

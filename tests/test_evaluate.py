@@ -133,7 +133,9 @@ def test_classifier_command(tiny_idols, tmp_path, monkeypatch, capsys):
     assert cli.main(["classifier", "info", "--classifier", str(out)]) == 0
     assert '"held_out_accuracy"' in capsys.readouterr().out
     monkeypatch.setattr(minigan.cli.classifier, "load_dataset", lambda data: ImageDataset(tiny_idols.images, source="folder"))
-    assert cli.main(["classifier", "train", "--out", str(out)]) == 2
+    assert cli.main(["classifier", "train", "--out", str(out)]) == 2  # it would replace the classifier
+    assert "add --force" in capsys.readouterr().err
+    assert cli.main(["classifier", "train", "--out", str(out), "--force"]) == 2
     assert "no hair_color" in capsys.readouterr().err
 
 

@@ -47,7 +47,7 @@ def main(argv=None) -> int:
         return 0
     command, rest = argv[0], argv[1:]
     if command not in COMMANDS:
-        print(f"minigan: unknown command {command!r}\n\n{usage()}", file=sys.stderr)
+        print(f"minigan: error: unknown command {command!r}\n\n{usage()}", file=sys.stderr)
         return 2
     target, _ = COMMANDS[command]
     module_name, function_name = target.split(":")

@@ -17,20 +17,24 @@ under its usual name.
 from __future__ import annotations
 
 import argparse
+import json
+import math
+import os
 import re
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from ..backend import normalize_device
+from ..backend import get_cupy, normalize_device
 from ..checkpoint import load_generator as load_checkpoint_generator
 from ..errors import MiniganError
 from ..latent import idol_noise, seed_noise
 from ..sampling import NOISE_KINDS
 
-__all__ = ["HelpFormatter", "make_parser", "output_path", "IMAGE_SUFFIXES", "add_generator_arguments", "load_generator", "add_seed",
-           "add_idol_arguments", "named_idols", "parse_ints", "parse_floats", "attach_number_lists", "flag"]
+__all__ = ["HelpFormatter", "make_parser", "output_path", "output_folder", "add_force", "checkpoint_kind", "made",
+           "IMAGE_SUFFIXES", "whole", "real", "SEED", "MAX_IDOLS", "add_generator_arguments", "load_generator", "add_seed",
+           "add_idol_arguments", "named_idols", "require_device", "parse_ints", "parse_floats", "attach_number_lists", "flag"]
 
 
 class HelpFormatter(argparse.HelpFormatter):
@@ -44,6 +48,60 @@ class HelpFormatter(argparse.HelpFormatter):
         return f"{text} (default: %(default)s)"
 
 
+# -- numbers, checked at the edge ----------------------------------------------------------------------
+
+#: The largest idol number or count a command accepts: noise is drawn row by row, so idol
+#: 100,000 costs 100,001 rows (40 MB at nz = 100); far larger numbers would exhaust memory.
+MAX_IDOLS = 100_000
+
+
+def whole(low: int, high: int | None = None):
+    """An argparse ``type``: a whole number in ``[low, high]``; the message names the range."""
+    span = f"from {low:,} to {high:,}" if high is not None else f"at least {low:,}"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number (use one {span})") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"{value} is out of range: use a whole number {span}")
+        return value
+
+    parse.__name__ = "whole number"
+    return parse
+
+
+def real(low: float | None = None, high: float | None = None, low_open: bool = False, high_open: bool = False):
+    """An argparse ``type``: a finite number in the interval ``low..high`` (open ends where
+    asked); NaN and infinities are refused, with the interval in the message."""
+    left = "(" if low_open else "["
+    right = ")" if high_open else "]"
+    span = (f"in {left}{low:g}, {high:g}{right}" if low is not None and high is not None
+            else f"{'above' if low_open else 'at least'} {low:g}" if low is not None
+            else f"{'below' if high_open else 'at most'} {high:g}" if high is not None else "finite")
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number (use one {span})") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text} is not a finite number (use one {span})")
+        if low is not None and (value < low or (low_open and value == low)):
+            raise argparse.ArgumentTypeError(f"{value:g} is out of range: use a number {span}")
+        if high is not None and (value > high or (high_open and value == high)):
+            raise argparse.ArgumentTypeError(f"{value:g} is out of range: use a number {span}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
+
+#: A seed: NumPy's generators take any whole number from 0 up.
+SEED = whole(0, 2**63 - 1)
+
+
 def make_parser(command: str, description: str, prog: str | None = None) -> argparse.ArgumentParser:
     """The parser of ``python -m minigan COMMAND``, in the shared help style."""
     return argparse.ArgumentParser(prog=prog or f"python -m minigan {command}", description=description,
@@ -53,19 +111,79 @@ def make_parser(command: str, description: str, prog: str | None = None) -> argp
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
 
-def output_path(out, default_name: str, suffixes=IMAGE_SUFFIXES) -> Path:
+def add_force(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--force", action="store_true",
+                        help="write --out even where it would replace a checkpoint or a folder of other files")
+
+
+def checkpoint_kind(path) -> str | None:
+    """The kind of minigan checkpoint at ``path`` ("training", "gan-weights", "classifier"...),
+    or None when it is not one (reads only the metadata)."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["__meta__"])) if "__meta__" in data.files else None
+    except Exception:  # not an .npz, damaged, not JSON: not a checkpoint either way  # noqa: BLE001
+        return None
+    return str(meta.get("kind", "checkpoint")) if isinstance(meta, dict) and meta.get("format") == "minigan-checkpoint" else None
+
+
+def _check_writable(path: Path, force: bool) -> None:
+    """Refuse, before any work, to write where the file cannot be written or would replace a
+    checkpoint (unless ``force``)."""
+    if path.is_dir():
+        raise MiniganError(f"--out {path} is a folder, not a file")
+    kind = checkpoint_kind(path)
+    if kind and not force:
+        raise MiniganError(f"--out {path} is a minigan checkpoint ({kind}); writing there would replace it. "
+                           "Choose another file, or add --force")
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:  # the first folder that exists must take new files
+        folder = folder.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise MiniganError(f"--out {path}: cannot write there (permission denied or not a folder)")
+
+
+def output_path(out, default_name: str, suffixes=IMAGE_SUFFIXES, force: bool = False) -> Path:
     """Where a command that writes one file writes it: ``out`` itself when its suffix is one of
-    ``suffixes``, ``out/default_name`` when ``out`` has no suffix (a folder, made if needed).
-    Raises MiniganError naming the allowed forms for any other suffix."""
+    ``suffixes``, ``out/default_name`` when ``out`` has no suffix (a folder; :func:`made` makes it).
+    Raises MiniganError naming the allowed forms for any other suffix, and (see
+    :func:`_check_writable`) where the file cannot or should not be written."""
     out = Path(default_name if out is None else out)
-    if out.suffix.lower() in suffixes:
+    if out.suffix.lower() in suffixes and not out.is_dir():
         path = out
     elif not out.suffix or out.is_dir():
         path = out / default_name
     else:
         raise MiniganError(f"--out {out}: write a {' or '.join(suffixes)} file, or a folder (a name without a suffix)")
+    _check_writable(path, force)
+    return path
+
+
+def made(path: Path) -> Path:
+    """``path``, with its folder made: called when the command writes, so that a command that
+    stops with an error before then leaves no empty folders behind."""
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def output_folder(out, force: bool = False, ours=lambda p: False) -> Path:
+    """A folder a command fills with files: refused where it is a file, a run of ``train``, or a
+    folder holding files that ``ours`` does not recognise as this command's (unless ``force``)."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise MiniganError(f"--out {out} is a file, not a folder")
+    if out.is_dir() and not force:
+        if (out / "checkpoints" / "last.npz").exists() or (out / "config.json").exists():
+            raise MiniganError(f"--out {out} is a training run; choose another folder, or add --force")
+        others = [p.name for p in out.iterdir() if not ours(p)]
+        if others:
+            raise MiniganError(f"--out {out} holds other files ({', '.join(sorted(others)[:3])}"
+                               f"{', ...' if len(others) > 3 else ''}); choose a new folder, or add --force")
+    _check_writable(out / ".minigan-probe", force=True)
+    return out
 
 
 def flag(argument: str) -> str:
@@ -85,6 +203,15 @@ def add_generator_arguments(parser: argparse.ArgumentParser) -> None:
                         help="noise distribution (default: the one the model was trained with)")
 
 
+def require_device(device: str) -> str:
+    """``"cpu"`` or ``"gpu"``; for the GPU, check now that CuPy reaches one (the install hint,
+    before any file is read or written)."""
+    device = normalize_device(device)
+    if device == "gpu":
+        get_cupy()
+    return device
+
+
 def load_generator(args):
     """``(G, meta, noise kind)`` for the options of :func:`add_generator_arguments`."""
     G, meta = load_checkpoint_generator(args.checkpoint, normalize_device(args.device))
@@ -92,7 +219,7 @@ def load_generator(args):
 
 
 def add_seed(parser: argparse.ArgumentParser, help: str = "seed of the noise: the same seed gives the same idols") -> None:
-    parser.add_argument("--seed", type=int, default=0, help=help)
+    parser.add_argument("--seed", type=SEED, default=0, help=help)
 
 
 # -- naming idols -----------------------------------------------------------------------------------
@@ -111,7 +238,7 @@ def named_idols(args, nz: int, kind: str, default_indices) -> tuple[np.ndarray, 
     if args.idols and args.seeds:
         raise MiniganError("give --idols (numbers on the grid of --seed) or --seeds (one idol per seed), not both")
     if args.seeds:
-        seeds = parse_ints(args.seeds, "--seeds")
+        seeds = parse_ints(args.seeds, "--seeds", high=2**63 - 1)
         return seed_noise(nz, seeds, kind), [f"seed {s}" for s in seeds]
     indices = parse_ints(args.idols, "--idols") if args.idols else list(default_indices)
     return idol_noise(nz, indices, args.seed, kind), [f"#{i}" for i in indices]
@@ -131,14 +258,23 @@ def _parse_list(text: str, what: str, convert, kind: str, example: str) -> list:
     return values
 
 
-def parse_ints(text: str, what: str) -> list[int]:
-    """``"3,17,22"`` -> ``[3, 17, 22]``; MiniganError naming the option otherwise."""
-    return _parse_list(text, what, int, "whole numbers", "3,17,22")
+def parse_ints(text: str, what: str, low: int = 0, high: int = MAX_IDOLS) -> list[int]:
+    """``"3,17,22"`` -> ``[3, 17, 22]``, each in ``[low, high]``; MiniganError naming the option
+    otherwise."""
+    values = _parse_list(text, what, int, "whole numbers", "3,17,22")
+    bad = [v for v in values if not low <= v <= high]
+    if bad:
+        raise MiniganError(f"{what} takes whole numbers from {low:,} to {high:,} (got {bad[0]})")
+    return values
 
 
-def parse_floats(text: str, what: str) -> list[float]:
-    """``"-1.5,0,1.5"`` -> ``[-1.5, 0.0, 1.5]``; MiniganError naming the option otherwise."""
-    return _parse_list(text, what, float, "numbers", "-1.5,0,1.5")
+def parse_floats(text: str, what: str, finite: bool = True) -> list[float]:
+    """``"-1.5,0,1.5"`` -> ``[-1.5, 0.0, 1.5]``; MiniganError naming the option otherwise (also
+    for NaN and infinities, unless ``finite`` is False)."""
+    values = _parse_list(text, what, float, "numbers", "-1.5,0,1.5")
+    if finite and not all(math.isfinite(v) for v in values):
+        raise MiniganError(f"{what} takes finite numbers (got {text!r})")
+    return values
 
 
 def attach_number_lists(argv, options=("--strengths",)) -> list[str]:

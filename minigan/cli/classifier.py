@@ -9,7 +9,7 @@ from ..backend import get_cupy, normalize_device
 from ..data import load_dataset
 from ..models.classifier import (CLASSIFIER_ATTRIBUTES, DEFAULT_CLASSIFIER, load_classifier, save_classifier,
                                  train_classifier)
-from .args import HelpFormatter, make_parser
+from .args import SEED, HelpFormatter, add_force, make_parser, output_path, real, whole
 
 __all__ = ["main"]
 
@@ -28,20 +28,21 @@ def main(argv=None) -> int:
                                        "split, print the held-out accuracy per attribute, and save it.")
     train.add_argument("--out", default=DEFAULT_CLASSIFIER, help="where to save it")
     train.add_argument("--data", default="idols", help="labelled data: 'idols' or 'idols:SEED'")
-    train.add_argument("--epochs", type=int, default=8, help="passes over the training images")
-    train.add_argument("--batch-size", type=int, default=64, help="images per step")
-    train.add_argument("--lr", type=float, default=2e-3, help="Adam's learning rate at the start; it decays "
+    train.add_argument("--epochs", type=whole(1, 10_000), default=8, help="passes over the training images")
+    train.add_argument("--batch-size", type=whole(1, 4096), default=64, help="images per step")
+    train.add_argument("--lr", type=real(0, 1, low_open=True), default=2e-3, help="Adam's learning rate at the start; it decays "
                                                                "to 0 along a cosine")
-    train.add_argument("--width", type=int, default=8, help="channels of the first convolution")
-    train.add_argument("--features", type=int, default=128, help="size of the feature vector")
-    train.add_argument("--holdout", type=float, default=0.15,
+    train.add_argument("--width", type=whole(1, 512), default=8, help="channels of the first convolution")
+    train.add_argument("--features", type=whole(1, 4096), default=128, help="size of the feature vector")
+    train.add_argument("--holdout", type=real(0, 1, high_open=True), default=0.15,
                        help="share held out to measure accuracy")
     train.add_argument("--split", choices=("image", "character"), default="image",
                        help="hold out random images (image) or every image of random characters "
                             "(harder: those idols are never seen)")
     train.add_argument("--no-augment", action="store_true", help="train without zoom/rotation/flip augmentation")
-    train.add_argument("--seed", type=int, default=0, help="seed of the split, weights and batches")
+    train.add_argument("--seed", type=SEED, default=0, help="seed of the split, weights and batches")
     train.add_argument("--device", default="cpu", help="cpu or gpu")
+    add_force(train)
     info = sub.add_parser("info", formatter_class=HelpFormatter, help="print a saved classifier's settings and held-out accuracy")
     info.add_argument("--classifier", default=DEFAULT_CLASSIFIER,
                       help="the classifier")
@@ -53,11 +54,7 @@ def main(argv=None) -> int:
         print(json.dumps({k: meta[k] for k in ("training", "dataset") if k in meta}, indent=2))
         return 0
 
-    for name in ("epochs", "batch_size", "width", "features"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 1")
-    if not 0 <= args.holdout < 1:
-        parser.error("--holdout must be in [0, 1)")
+    out = output_path(args.out, "classifier.npz", suffixes=(".npz",), force=args.force)
     if normalize_device(args.device) == "gpu":
         get_cupy()  # fail now, with the install hint, not after loading the data
     dataset = load_dataset(args.data)
@@ -66,9 +63,9 @@ def main(argv=None) -> int:
     clf, report = train_classifier(dataset, CLASSIFIER_ATTRIBUTES, epochs=args.epochs, batch_size=args.batch_size,
                                    lr=args.lr, width=args.width, feature_dim=args.features, holdout=args.holdout,
                                    split=args.split, seed=args.seed, augment=not args.no_augment, device=args.device)
-    save_classifier(args.out, clf, dataset.vocab,
+    save_classifier(out, clf, dataset.vocab,
                     {"training": report, "dataset": {"source": dataset.source, "images": len(dataset)}})
-    print(f"trained in {report['seconds']:.0f} s; saved to {args.out}")
+    print(f"trained in {report['seconds']:.0f} s; saved to {out}")
     if "held_out_accuracy" in report:
         accuracies = "  ".join(f"{a} {v:.1%}" for a, v in report["held_out_accuracy"].items())
         print(f"held-out accuracy ({report['held_out_images']} images, split by {args.split}): {accuracies}")

@@ -26,7 +26,7 @@ from ..data.dataset import ImageDataset, to_images, to_model_input
 from ..data.summary import attribute_table, describe, group_label
 from ..errors import DatasetError
 from ..viz import contact_sheet
-from .args import HelpFormatter, make_parser
+from .args import SEED, HelpFormatter, add_force, made, make_parser, output_path, whole
 
 __all__ = ["main"]
 
@@ -91,11 +91,10 @@ def _character_path(out: Path) -> Path:
 
 
 def preview(args) -> int:
+    out = output_path(args.out, "dataset_preview.png", force=args.force)
+    for path in (_character_path(out), out.with_name(f"{out.stem}_augment{out.suffix}")):
+        output_path(path, path.name, force=args.force)
     ds = _load(args)
-    out = Path(args.out)
-    if out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif"):
-        out = out.with_suffix(".png")
-    out.parent.mkdir(parents=True, exist_ok=True)
     group = group_label(ds)
     if group:
         firsts = np.unique(ds.labels[group], return_index=True)[1]  # first image of each group
@@ -109,7 +108,7 @@ def preview(args) -> int:
     if len(firsts) < shown:
         title += f" (the first {len(firsts)} shown)"
     sheet = contact_sheet(ds.images[firsts], captions, columns=args.columns, scale=args.scale, title=title)
-    _save(sheet, out, args.colors)
+    _save(sheet, made(out), args.colors)
     print(f"wrote {out} ({len(firsts)} tiles, one per {group or 'image'})")
     if group:
         g = _pick_group(ds, group, args.character)
@@ -163,27 +162,28 @@ def build_parser():
     def common(p):
         p.add_argument("--data", default="idols",
                        help="'idols' (the built-in set), 'idols:SEED', or a folder of images")
-        p.add_argument("--seed", type=int, default=0, help="seed of the built-in idol set")
+        p.add_argument("--seed", type=SEED, default=0, help="seed of the built-in idol set")
 
     p = sub.add_parser("preview", formatter_class=HelpFormatter, help="write contact sheets and print attribute counts",
                        description="Write a contact sheet with one image per character (per subfolder for "
                                    "a folder of images), and OUT_character.png with every image of one "
                                    "character; print how many characters and images carry each attribute.")
-    p.add_argument("--out", default="dataset_preview.png", help="the sheet to write")
+    p.add_argument("--out", default="dataset_preview.png", help="the sheet to write (a PNG), or a folder")
     common(p)
     p.add_argument("--character", default=None, metavar="NAME_OR_INDEX",
                    help="whose images go on the second sheet (default: the first character)")
-    p.add_argument("--columns", type=int, default=16, help="tiles per row of the cast sheet")
-    p.add_argument("--scale", type=int, default=1, help="enlarge the cast sheet's tiles this many times")
-    p.add_argument("--character-scale", type=int, default=2,
+    p.add_argument("--columns", type=whole(1, 1000), default=16, help="tiles per row of the cast sheet")
+    p.add_argument("--scale", type=whole(1, 16), default=1, help="enlarge the cast sheet's tiles this many times")
+    p.add_argument("--character-scale", type=whole(1, 16), default=2,
                    help="enlarge the character sheet's tiles this many times")
-    p.add_argument("--max-tiles", type=int, default=0, help="at most this many tiles on the cast sheet (0: all)")
+    p.add_argument("--max-tiles", type=whole(0, 100_000), default=0, help="at most this many tiles on the cast sheet (0: all)")
     p.add_argument("--no-labels", dest="labels", action="store_false", help="no names under the tiles")
     p.add_argument("--augment", default=None, metavar="PRESET_OR_SETTINGS",
                    help="also write OUT_augment.png: the character's images augmented with a preset "
                         "(light, blog) or settings like 'zoom=1.0:1.2,rotate=15,flip=1'")
-    p.add_argument("--colors", type=int, default=0, metavar="N",
+    p.add_argument("--colors", type=whole(0, 256), default=0, metavar="N",
                    help="save palette PNGs of N <= 256 colours (smaller files, e.g. for docs; default: full RGB)")
+    add_force(p)
     p.set_defaults(func=preview)
 
     p = sub.add_parser("info", formatter_class=HelpFormatter, help="print size, source, cache file and label counts",
@@ -199,6 +199,4 @@ def main(argv=None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    if getattr(args, "scale", 1) < 1 or getattr(args, "character_scale", 1) < 1 or getattr(args, "columns", 1) < 1:
-        raise DatasetError("--scale, --character-scale and --columns must be at least 1")
     return args.func(args)

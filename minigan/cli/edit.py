@@ -6,8 +6,8 @@ import numpy as np
 
 from ..latent import edit_images, load_vector
 from ..viz import labelled_grid, save_gif
-from .args import (add_generator_arguments, add_idol_arguments, attach_number_lists, load_generator, make_parser,
-                   named_idols, output_path, parse_floats)
+from .args import (add_force, add_generator_arguments, add_idol_arguments, attach_number_lists, load_generator,
+                   make_parser, made, named_idols, output_path, parse_floats, require_device, whole)
 
 __all__ = ["main"]
 
@@ -25,17 +25,22 @@ def main(argv=None) -> int:
                         help="strengths -3 to 3 in steps of 0.5 (overrides --strengths) and a GIF of the sweep")
     add_idol_arguments(parser, "idol numbers on the numbered grid, e.g. 3,17,22", "default: 0 to 7")
     parser.add_argument("--out", default=None, help="output PNG, or a folder (default: edit_NAME.png)")
-    parser.add_argument("--scale", type=int, default=2, help="enlarge pixels")
+    parser.add_argument("--scale", type=whole(1, 16), default=2, help="enlarge pixels")
+    add_force(parser)
     args = parser.parse_args(attach_number_lists(argv))
+    require_device(args.device)
+    strengths = list(np.arange(-3, 3.01, 0.5)) if args.sweep else parse_floats(args.strengths, "--strengths", finite=True)
+    strengths = sorted(strengths)
+    vec = load_vector(args.vector)
+    out = output_path(args.out, f"edit_{vec.name}.png", force=args.force)
+    if args.sweep:
+        output_path(out.with_suffix(".gif"), f"edit_{vec.name}.gif", suffixes=(".gif",), force=args.force)
     G, _, kind = load_generator(args)
     vec = load_vector(args.vector, G.nz)
-    strengths = list(np.arange(-3, 3.01, 0.5)) if args.sweep else parse_floats(args.strengths, "--strengths")
-    strengths = sorted(strengths)
     z, labels = named_idols(args, G.nz, kind, range(8))
     images = edit_images(G, z, vec.vector, strengths)  # (K, N, S, S, 3)
-    out = output_path(args.out, f"edit_{vec.name}.png")
     row_labels = ["original" if s == 0 else f"{'+' if s > 0 else '-'}{abs(s):g} {vec.name}" for s in strengths]
-    labelled_grid(images, row_labels, labels, scale=args.scale).save(out)
+    labelled_grid(images, row_labels, labels, scale=args.scale).save(made(out))
     message = f"wrote {len(z)} idols at strengths {', '.join(f'{s:g}' for s in strengths)} of {vec.name} to {out}"
     if args.sweep:
         gif = out.with_suffix(".gif")

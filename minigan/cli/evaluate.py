@@ -16,9 +16,14 @@ from ..metrics import (attribute_histogram_distance, class_shares, edit_success,
 from ..models.classifier import DEFAULT_CLASSIFIER, classify, generate_and_classify, load_classifier, parse_target
 from ..sampling import noise
 from ..viz import attribute_chart, line_plot, nearest_pairs_picture, save_grid
-from .args import add_generator_arguments, attach_number_lists, load_generator, make_parser, parse_floats
+from .args import (MAX_IDOLS, SEED, add_force, add_generator_arguments, attach_number_lists, load_generator, make_parser,
+                   output_folder, parse_floats, require_device, whole)
 
 __all__ = ["main"]
+
+#: What ``evaluate`` writes into its folder (any other file there is someone else's).
+PICTURES = ("samples.png", "attributes.png", "nearest_pixels.png", "nearest_features.png", "edit_success.png",
+            "figures.json")
 
 
 def _vector_target(vector_meta: dict, target_text: str | None, vocab: dict) -> tuple[str, int]:
@@ -55,21 +60,23 @@ def main(argv=None) -> int:
     add_generator_arguments(parser)
     parser.add_argument("--classifier", default=DEFAULT_CLASSIFIER,
                         help="the attribute classifier")
-    parser.add_argument("--n", type=int, default=1000, help="how many idols to generate")
-    parser.add_argument("--seed", type=int, default=0, help="seed of their noise")
+    parser.add_argument("--n", type=whole(2, MAX_IDOLS), default=1000, help="how many idols to generate")
+    parser.add_argument("--seed", type=SEED, default=0, help="seed of their noise")
     parser.add_argument("--data", default=None, help="the real images (default: the checkpoint's training data)")
     parser.add_argument("--vector", default=None, help="an attribute vector .npz: also measure its edit success")
     parser.add_argument("--target", default=None, help="what the vector should produce, ATTRIBUTE=CLASS (default: "
                                                        "from the vector file, e.g. hair_color=blond)")
     parser.add_argument("--strengths", default="0,0.5,1,1.5,2,2.5,3",
                         help="strengths for the edit success")
-    parser.add_argument("--edit-n", type=int, default=500, help="idols edited for the edit success")
+    parser.add_argument("--edit-n", type=whole(1, MAX_IDOLS), default=500, help="idols edited for the edit success")
     parser.add_argument("--out", default=None,
                         help="folder for the pictures and figures.json (default: RUN/evaluation for a run folder, "
                              "RUN/evaluation_epoch_NNN for one of its checkpoints)")
+    add_force(parser)
     args = parser.parse_args(attach_number_lists(argv))
-    if args.n < 2 or args.edit_n < 1:
-        parser.error("--n must be at least 2 and --edit-n at least 1")
+    require_device(args.device)
+    strengths = parse_floats(args.strengths, "--strengths")
+    out = output_folder(args.out or _default_out(Path(args.checkpoint)), args.force, ours=lambda p: p.name in PICTURES)
     device = normalize_device(args.device)
     G, meta, noise_kind = load_generator(args)
     clf, clf_meta = load_classifier(args.classifier, device)
@@ -79,8 +86,6 @@ def main(argv=None) -> int:
     if real.images.shape[1] != clf.image_size:
         raise MiniganError(f"the real images are {real.images.shape[1]}x{real.images.shape[1]} but the classifier "
                            f"takes {clf.image_size}x{clf.image_size}")
-    out = Path(args.out) if args.out else _default_out(Path(args.checkpoint))
-    out.mkdir(parents=True, exist_ok=True)
 
     real_out = classify(clf, real.images, progress="classifying the real idols")
     z = noise(np.random.default_rng(args.seed), args.n, G.nz, noise_kind)  # (n, nz)
@@ -97,6 +102,7 @@ def main(argv=None) -> int:
                "n": args.n, "seed": args.seed, "fd": round(fd, 3), "fd_real": round(fd_real, 3),
                "attributes": hist, "memorisation": {"pixel": memo["pixel"], "feature": memo["feature"]}}
 
+    out.mkdir(parents=True, exist_ok=True)
     save_grid(fake_images[:64], out / "samples.png", nrow=8, scale=2)
     shares = {name: {a: class_shares(o.predictions[a], k) for a, k in classes.items()}
               for name, o in (("real", real_out), ("generated", fake_out))}  # {series: {attribute: (K,)}}
@@ -111,7 +117,6 @@ def main(argv=None) -> int:
     if args.vector:
         vec = load_vector(args.vector, G.nz)
         attribute, target = _vector_target(vec.meta, args.target, vocab)
-        strengths = parse_floats(args.strengths, "--strengths")
         rows = edit_success(G, clf, vec.vector, attribute, target, strengths, n=args.edit_n, seed=args.seed + 1,
                             noise_kind=noise_kind)
         reaching = [r for r in rows if r["share_target"] >= 0.8]

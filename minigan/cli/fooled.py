@@ -7,7 +7,8 @@ from ..backend import normalize_device
 from ..checkpoint import load_discriminator
 from ..sampling import most_real
 from ..viz import captioned_grid
-from .args import add_generator_arguments, add_idol_arguments, load_generator, make_parser, named_idols, output_path
+from .args import (MAX_IDOLS, add_force, add_generator_arguments, add_idol_arguments, load_generator, make_parser,
+                   made, named_idols, output_path, whole)
 
 __all__ = ["main"]
 
@@ -19,12 +20,14 @@ def main(argv=None) -> int:
                     "its score D(G(z)) under each (the blog's 'images that fooled the discriminator'). "
                     "With --idols or --seeds, rate those idols instead, best first.")
     add_generator_arguments(parser)
-    parser.add_argument("--n", type=int, default=512, help="how many idols to sample")
+    parser.add_argument("--n", type=whole(1, MAX_IDOLS), default=512, help="how many idols to sample")
     add_idol_arguments(parser, "rate these idols of the numbered grid instead, e.g. 3,17,22",
                        "default: the first --n")
-    parser.add_argument("--top", type=int, default=32, help="how many to show (at most --n)")
+    parser.add_argument("--top", type=whole(1, MAX_IDOLS), default=32, help="how many to show (at most --n)")
     parser.add_argument("--out", default="fooled.png", help="output PNG, or a folder")
+    add_force(parser)
     args = parser.parse_args(argv)
+    out = output_path(args.out, "fooled.png", force=args.force)
     G, _, kind = load_generator(args)
     z = None
     if args.idols or args.seeds:
@@ -35,8 +38,7 @@ def main(argv=None) -> int:
     D, _ = load_discriminator(args.checkpoint, normalize_device(args.device))
     images, scores, _, order = most_real(G, D, args.n, args.top, args.seed, kind, z=z)
     names = [labels[i] for i in order] if z is not None else [f"#{i}" for i in order]
-    out = output_path(args.out, "fooled.png")
-    captioned_grid(images, [f"{name} {s:.2f}" for name, s in zip(names, scores)], nrow=8, scale=2).save(out)
+    captioned_grid(images, [f"{name} {s:.2f}" for name, s in zip(names, scores)], nrow=8, scale=2).save(made(out))
     print(f"wrote the {args.top} of {args.n} idols D rates most real to {out} "
           f"(scores {scores[-1]:.3f} to {scores[0]:.3f})")
     return 0

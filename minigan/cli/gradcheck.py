@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..gradcheck import check_layer, layer_cases
-from .args import make_parser
+from .args import make_parser, real
 
 __all__ = ["main"]
 
@@ -14,7 +14,7 @@ def main(argv=None) -> int:
         "gradcheck",
         description="Check every minigan layer's backward pass against central differences in "
                     "float64 and print the worst relative error of each input and parameter.")
-    parser.add_argument("--tol", type=float, default=1e-6, help="largest relative error accepted")
+    parser.add_argument("--tol", type=real(0, 1, low_open=True), default=1e-6, help="largest relative error accepted")
     args = parser.parse_args(argv)
 
     width = 52

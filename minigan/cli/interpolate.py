@@ -7,7 +7,8 @@ import numpy as np
 from ..errors import MiniganError
 from ..latent import interpolation_strips
 from ..viz import image_grid, labelled_grid, save_gif
-from .args import add_generator_arguments, add_idol_arguments, load_generator, make_parser, named_idols, output_path
+from .args import (add_force, add_generator_arguments, add_idol_arguments, load_generator, make_parser, named_idols,
+                   made, output_path, whole)
 
 __all__ = ["main"]
 
@@ -26,18 +27,20 @@ def main(argv=None) -> int:
     add_generator_arguments(parser)
     add_idol_arguments(parser, "pairs of idol numbers, A,B[,C,D...]: rows A->B, C->D...",
                        "default: 0,1,2,3,4,5,6,7")
-    parser.add_argument("--steps", type=int, default=10, help="images per row, endpoints included")
+    parser.add_argument("--steps", type=whole(2, 1000), default=10, help="images per row, endpoints included")
     method = parser.add_mutually_exclusive_group()
     method.add_argument("--slerp", dest="method", action="store_const", const="slerp",
                         help="spherical interpolation (the default for Gaussian noise)")
     method.add_argument("--linear", dest="method", action="store_const", const="linear",
                         help="straight line, as in the blog (the default for uniform noise)")
     parser.add_argument("--out", default="interpolation.png", help="output PNG, or a folder; the GIF is written next to it")
-    parser.add_argument("--gif-frames", type=int, default=24, help="frames from A to B in the GIF (0: no GIF)")
-    parser.add_argument("--scale", type=int, default=2, help="enlarge pixels")
+    parser.add_argument("--gif-frames", type=whole(0, 1000), default=24, help="frames from A to B in the GIF (0: no GIF)")
+    parser.add_argument("--scale", type=whole(1, 16), default=2, help="enlarge pixels")
+    add_force(parser)
     args = parser.parse_args(argv)
-    if args.steps < 2:
-        parser.error("--steps must be at least 2")
+    out = output_path(args.out, "interpolation.png", force=args.force)
+    if args.gif_frames:
+        output_path(out.with_suffix(".gif"), "interpolation.gif", suffixes=(".gif",), force=args.force)
     G, _, kind = load_generator(args)
     method = args.method or ("slerp" if kind == "gaussian" else "linear")
     z, labels = named_idols(args, G.nz, kind, range(8))
@@ -45,10 +48,9 @@ def main(argv=None) -> int:
         raise MiniganError(f"interpolation takes pairs of idols, got {len(z)} ({', '.join(labels)})")
     z_start, z_end = z[0::2], z[1::2]  # (P, nz) each
     strips = interpolation_strips(G, z_start, z_end, args.steps, method)  # (P, steps, S, S, 3)
-    out = output_path(args.out, "interpolation.png")
     columns = ["A"] + [f"{t:.2f}" for t in np.linspace(0, 1, args.steps)[1:-1]] + ["B"]
     rows = [f"{a} > {b}" for a, b in zip(labels[0::2], labels[1::2])]
-    labelled_grid(strips, rows, columns, scale=args.scale).save(out)
+    labelled_grid(strips, rows, columns, scale=args.scale).save(made(out))
     message = f"wrote {len(strips)} {method} interpolation(s) of {args.steps} steps to {out}"
     if args.gif_frames:
         path = out.with_suffix(".gif")

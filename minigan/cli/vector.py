@@ -7,7 +7,7 @@ import numpy as np
 from ..errors import MiniganError
 from ..latent import MIN_EXEMPLARS, idol_noise, save_vector, vector_from_exemplars, vector_from_labels
 from ..models.classifier import DEFAULT_CLASSIFIER, load_classifier
-from .args import add_generator_arguments, load_generator, make_parser, output_path, parse_ints
+from .args import SEED, add_force, add_generator_arguments, load_generator, make_parser, output_path, parse_ints, real, whole
 
 __all__ = ["main"]
 
@@ -25,7 +25,7 @@ def build_parser():
     add_generator_arguments(parser)
     parser.add_argument("--name", default=None, help="its name (default: the --plus class, or 'vector')")
     parser.add_argument("--out", default=None, help="output .npz, or a folder (default: NAME.npz)")
-    parser.add_argument("--seed", type=int, default=0,
+    parser.add_argument("--seed", type=SEED, default=0,
                         help="exemplars: the numbered grid they come from; labels: the seed of the "
                              "sampled noise")
     parser.add_argument("--plus", required=True,
@@ -37,10 +37,10 @@ def build_parser():
     parser.add_argument("--from-labels", action="store_true",
                         help="classify sampled idols instead of using exemplars")
     parser.add_argument("--attribute", default="hair_color", help="with --from-labels: which label")
-    parser.add_argument("--n", type=int, default=10000,
+    parser.add_argument("--n", type=whole(2 * MIN_EXEMPLARS, 1_000_000), default=10000,
                         help="with --from-labels: how many idols to sample (each mean is then taken over "
                              "hundreds of idols, so little of the vector is sampling noise)")
-    parser.add_argument("--min-confidence", type=float, default=0.0,
+    parser.add_argument("--min-confidence", type=real(0, 1), default=0.0,
                         help="with --from-labels: only count idols classified with at least this probability")
     parser.add_argument("--balance", default="",
                         help="with --from-labels: attributes to hold fixed, e.g. hair_style: the difference "
@@ -48,18 +48,19 @@ def build_parser():
                              "does not also carry the style blond idols happen to have more often")
     parser.add_argument("--classifier", default=None,
                         help=f"with --from-labels: the attribute classifier (default: {DEFAULT_CLASSIFIER})")
+    add_force(parser)
     return parser
 
 
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    name = args.name or (args.plus if args.from_labels else "vector")
+    out = output_path(args.out, f"{name}.npz", suffixes=(".npz",), force=args.force)
     G, meta, kind = load_generator(args)
     base = {"checkpoint": str(args.checkpoint), "seed": args.seed, "noise": kind, "nz": G.nz,
             "epoch": meta.get("epoch"), "step": meta.get("step")}
     if args.from_labels:
-        if args.n < 2 * MIN_EXEMPLARS:
-            parser.error(f"--n must be at least {2 * MIN_EXEMPLARS}")
         classifier = args.classifier or DEFAULT_CLASSIFIER
         clf, clf_meta = load_classifier(classifier, args.device)
         balance = [b.strip() for b in args.balance.split(",") if b.strip()]
@@ -70,7 +71,6 @@ def main(argv=None) -> int:
             if "sample more idols" in str(exc):
                 raise MiniganError(f"{exc} (a larger --n)") from None
             raise
-        name = args.name or args.plus
         info = {**base, "name": name, "method": "labels", "attribute": args.attribute, "plus": args.plus,
                 "minus": args.minus, "n": args.n, "counts": counts, "classifier": classifier,
                 "min_confidence": args.min_confidence, "balance": balance}
@@ -89,10 +89,8 @@ def main(argv=None) -> int:
             raise MiniganError(f"idols {sorted(set(plus) & set(minus))} are on both sides")
         vector = vector_from_exemplars(idol_noise(G.nz, plus, args.seed, kind),
                                        idol_noise(G.nz, minus, args.seed, kind))
-        name = args.name or "vector"
         info = {**base, "name": name, "method": "exemplars", "plus_indices": plus, "minus_indices": minus}
         how = f"mean noise of idols {plus} minus that of {minus} (grid of seed {args.seed})"
-    out = output_path(args.out, f"{name}.npz", suffixes=(".npz",))
     save_vector(out, vector, {**info, "norm": float(np.linalg.norm(vector))})
     print(f"wrote {out}: {how}; |vector| = {np.linalg.norm(vector):.2f}")
     return 0
