@@ -1,4 +1,5 @@
-"""Optimizers: Adam (the DCGAN choice) and SGD with momentum.
+"""Optimizers: Adam (the DCGAN choice) and SGD with momentum, and the moving average of a
+model's weights that a GAN samples from.
 
 An optimizer holds a model and its own state (moment estimates), keyed by each parameter's
 dotted name. ``step()`` reads ``layer.params[key]`` and ``layer.grads[key]`` afresh on every call
@@ -8,10 +9,12 @@ nothing else is silently shared or replaced. The update rules are PyTorch's, ter
 
 from __future__ import annotations
 
+import copy
+
 from . import kernels
 from .backend import device_of, get_array_module, to_device, to_numpy
 
-__all__ = ["Optimizer", "Adam", "SGD"]
+__all__ = ["Optimizer", "Adam", "SGD", "ExponentialMovingAverage"]
 
 
 class Optimizer:
@@ -138,3 +141,69 @@ class SGD(Optimizer):
                     buf += (1 - self.dampening) * g
                 g = g + self.momentum * buf if self.nesterov else buf
             p -= self.lr * g
+
+
+class ExponentialMovingAverage:
+    """A copy of ``model`` whose weights follow the model's as an exponential moving average.
+
+    A GAN's generator never settles: each step moves it against the discriminator of the
+    moment, so its weights wander around a good solution rather than reaching it. Their
+    average over the last steps is closer to that solution and draws better, steadier images
+    (Yazici et al. 2019, "The Unusual Effectiveness of Averaging in GAN Training"; every
+    StyleGAN samples from one). The model is trained; :attr:`average` is only sampled.
+
+    After each training step, :meth:`update` moves every parameter and buffer (BatchNorm's
+    running statistics too) of :attr:`average` towards the model's::
+
+        average = decay * average + (1 - decay) * model          (kernels.ema_update)
+        decay   = 0.5 ** (batch_size / half_life)
+
+    so a weight's influence halves every ``half_life`` images. Early in training the weights
+    move fast and the initial ones are worthless; as in StyleGAN2-ADA's training loop, the
+    half-life is capped at ``rampup`` times the images seen so far (0.05: after 20,000 images
+    the average spans the last 1,000), and the first update copies the model. ``half_life = 0``
+    makes the average a plain copy of the model after every step.
+    """
+
+    def __init__(self, model, half_life: float, rampup: float | None = 0.05):
+        if not half_life >= 0:
+            raise ValueError(f"half_life must be at least 0 images, got {half_life}")
+        self.model = model
+        self.average = copy.deepcopy(model)
+        self.average.clear_cache()
+        self.half_life = float(half_life)
+        self.rampup = rampup
+        self.images = 0  # images the model has been trained on, when last averaged
+
+    def decay(self, batch_size: int) -> float:
+        """The decay of the next update, after ``self.images`` images."""
+        half_life = self.half_life
+        if self.rampup is not None:
+            half_life = min(half_life, self.images * self.rampup)
+        return 0.5 ** (batch_size / half_life) if half_life > 0 else 0.0
+
+    def _pairs(self):
+        """``(average array, model array)`` for every parameter and buffer, by name."""
+        own, theirs = self.average.state_dict(), self.model.state_dict()
+        return [(own[name], theirs[name]) for name in own]
+
+    def update(self, batch_size: int) -> float:
+        """Average in the model after a step on ``batch_size`` images; returns the decay used."""
+        decay = self.decay(batch_size)
+        for average, value in self._pairs():
+            kernels.ema_update(average, value, decay)
+        self.images += int(batch_size)
+        return decay
+
+    def state_dict(self) -> dict[str, object]:
+        """The average's arrays by name (the model's layout) and ``"images"``; for checkpoints."""
+        return {**{name: to_numpy(value) for name, value in self.average.state_dict().items()}, "images": self.images}
+
+    def load_state_dict(self, state: dict[str, object]) -> None:
+        state = dict(state)
+        self.images = int(state.pop("images"))
+        self.average.load_state_dict(state)
+
+    def to(self, device: str) -> "ExponentialMovingAverage":
+        self.average.to(device)
+        return self

@@ -225,7 +225,7 @@ def test_training_steps_through_the_fast_kernels_agree_with_the_reference(fast, 
     """Three DCGAN steps with every kernel call routed to ``fast``: every fast kernel runs, the
     losses and weights are the reference's to float32 rounding, and the same bits twice."""
     losses, weights, served = three_training_steps(fast)
-    assert served == set(fast.__all__)
+    assert served == set(fast.__all__) - {"ema_update"}  # the average is the trainer's, not part of a step
     reference_losses, reference_weights, _ = reference_steps
     np.testing.assert_allclose(losses, reference_losses, rtol=1e-5)
     for k in weights:

@@ -83,8 +83,9 @@ def test_every_kernel_body_compiles_as_cuda_device_code(gpu, rng):
         gpu.leaky_relu_backward(x, gpu.leaky_relu_forward(x, 0.2), 0.2)
         gpu.relu_backward(x, gpu.relu_forward(x)[1])
         gpu.adam_update(*(x.copy() for _ in range(3)), np.abs(x), 1e-3, 0.5, 0.999, 0.1, 1e-8)
+        gpu.ema_update(x.copy(), x, 0.9)
     kernel_objects = [v for v in vars(gpu).values() if isinstance(v, cupy_on_cpu._Kernel)]
-    assert len(kernel_objects) == 13
+    assert len(kernel_objects) == 14
     try:
         cupy_on_cpu.cuda_check(kernel_objects)
     except subprocess.CalledProcessError as exc:

@@ -121,6 +121,10 @@ def adam_update(p, g, m, v, step_size, beta1, beta2, sqrt_bias2, eps):
     return _pick("adam_update", p)(p, g, m, v, step_size, beta1, beta2, sqrt_bias2, eps)
 
 
+def ema_update(average, x, decay):
+    return _pick("ema_update", average)(average, x, decay)
+
+
 for _name in KERNEL_NAMES:  # the reference docstring documents each dispatcher
     globals()[_name].__doc__ = getattr(reference, _name).__doc__
 del _name

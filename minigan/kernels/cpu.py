@@ -412,3 +412,18 @@ def adam_update(p, g, m, v, step_size: float, beta1: float, beta2: float, sqrt_b
     t = p.dtype.type
     _adam_kernel(p.reshape(-1), _contiguous(g).reshape(-1), m.reshape(-1), v.reshape(-1), t(step_size),
                  t(beta1), t(1 - beta1), t(beta2), t(1 - beta2), t(sqrt_bias2), t(eps))
+
+
+@njit(**_JIT)
+def _ema_kernel(average, x, decay, one_minus_decay):
+    """The rule of ``reference.ema_update`` in one pass: each product rounded on its own, as
+    NumPy's two passes round them, so the bits are the reference's."""
+    for i in range(average.size):
+        average[i] = average[i] * decay + one_minus_decay * x[i]
+
+
+def ema_update(average, x, decay: float) -> None:
+    if not average.flags.c_contiguous:
+        raise ValueError("ema_update updates the average in place: it must be C-contiguous")
+    t = average.dtype.type
+    _ema_kernel(average.reshape(-1), _contiguous(x).reshape(-1), t(decay), t(1 - decay))

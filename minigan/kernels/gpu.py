@@ -384,3 +384,19 @@ def adam_update(p, g, m, v, step_size: float, beta1: float, beta2: float, sqrt_b
     the reference's operations in its order."""
     t = p.dtype.type
     _adam_kernel(g, t(step_size), t(beta1), t(1 - beta1), t(beta2), t(1 - beta2), t(sqrt_bias2), t(eps), p, m, v)
+
+
+_ema_kernel = cp.ElementwiseKernel(
+    "T x, T decay, T one_minus_decay",
+    "T average",
+    "average = average * decay + one_minus_decay * x;",
+    "minigan_ema",
+    options=_OPTIONS,
+)
+
+
+def ema_update(average, x, decay: float) -> None:
+    """Mirrors :func:`minigan.kernels.reference.ema_update`: ``average`` updated in place by one
+    thread per value, in its dtype, without contracting the two products into one rounding."""
+    t = average.dtype.type
+    _ema_kernel(x, t(decay), t(1 - decay), average)

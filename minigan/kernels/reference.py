@@ -60,6 +60,7 @@ __all__ = [
     "relu_forward",
     "relu_backward",
     "adam_update",
+    "ema_update",
 ]
 
 
@@ -280,3 +281,15 @@ def adam_update(p, g, m, v, step_size: float, beta1: float, beta2: float, sqrt_b
     denom /= sqrt_bias2
     denom += eps
     p -= step_size * (m / denom)
+
+
+def ema_update(average, x, decay: float) -> None:
+    """One step of an exponential moving average, IN PLACE on ``average``::
+
+        average = decay * average + (1 - decay) * x
+
+    ``average`` and ``x`` have one shape and dtype; both operations are done in that dtype.
+    ``decay = 0`` copies ``x``; ``decay = 1`` leaves ``average`` as it is.
+    """
+    average *= decay
+    average += (1 - decay) * x
