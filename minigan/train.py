@@ -184,6 +184,12 @@ class _NamedBuffer(io.BytesIO):
         self.name = name
 
 
+def _only_ints(state: dict) -> bool:
+    """Whether every value of a (nested) random-generator state dict is an integer (or its name)."""
+    return all(_only_ints(v) if isinstance(v, dict) else (_is_int(v) or (k == "bit_generator" and isinstance(v, str)))
+               for k, v in state.items())
+
+
 def _inside(folder: Path, rel: str) -> bool:
     """Whether ``rel`` (a path read from a checkpoint) is a relative path that stays in ``folder``."""
     p = Path(rel)
@@ -238,8 +244,12 @@ class Trainer:
             if meta.get("kind") != "gan-training":
                 raise CheckpointError(f"{resume} is not a training checkpoint (kind {meta.get('kind')!r}); "
                                       "resume from a run folder or its checkpoints/last.npz")
-            known = {f.name for f in dataclasses.fields(TrainConfig)}
-            config = TrainConfig(**{k: v for k, v in meta["config"].items() if k in known})
+            known = [f.name for f in dataclasses.fields(TrainConfig)]
+            missing = [k for k in known if k not in meta["config"]]
+            if missing:
+                raise CheckpointError(f"{resume}: the training settings saved in it lack {', '.join(missing)} "
+                                      "(damaged, or edited?)")
+            config = TrainConfig(**{k: meta["config"][k] for k in known})
             try:
                 config.validate()
             except MiniganError as exc:
@@ -263,7 +273,12 @@ class Trainer:
         self.data_sha256 = hashlib.sha256(np.ascontiguousarray(self.dataset.images).data).hexdigest()
         if self.resume_state is not None:
             self._check_same_data(self.resume_state[1])
-        self._build()
+        try:
+            self._build()
+        except DatasetError as exc:
+            if self.resume_state is None:
+                raise
+            raise CheckpointError(f"{resume}: the settings saved in it do not fit its data: {exc}") from exc
         if self.resume_state is not None:
             self._restore(*self.resume_state)
             self.resume_state = None
@@ -474,6 +489,8 @@ class Trainer:
             state = dict(meta["rng"])
             if state.get("bit_generator") != type(self.rng.bit_generator).__name__:
                 raise ValueError(f"bit generator {state.get('bit_generator')!r}")
+            if not _only_ints(state):  # NumPy would take 1.5 or True and continue from another state
+                raise ValueError("a value that is not an integer")
             self.rng.bit_generator.state = state
         except (TypeError, ValueError, KeyError, OverflowError) as exc:
             raise CheckpointError(f"{source}: damaged random-generator state ({exc})") from exc
