@@ -417,7 +417,7 @@ def make_icons(d: Path, n=4):
 def test_broken_links_loops_odd_names_and_unreadable_folders_are_skipped_with_one_warning(tmp_path, monkeypatch):
     from minigan.data import folder as folder_module
 
-    monkeypatch.setattr(folder_module, "_NAMED", 10)  # name all six (five and a count by default)
+    monkeypatch.setattr(folder_module, "_NAMED", 10)  # name all seven (five and a count by default)
     d = tmp_path / "icons"
     make_icons(d, 3)
     os.symlink(d / "missing.png", d / "dangling.png")
@@ -430,6 +430,9 @@ def test_broken_links_loops_odd_names_and_unreadable_folders_are_skipped_with_on
     Image.new("RGB", (16, 16)).save(d / "locked" / "y.png")
     os.symlink(d, d / "sub" / "up")  # a folder loop
     with open(os.path.join(os.fsencode(d), b"caf\xe9.png"), "wb") as f:  # not UTF-8 (Latin-1)
+        f.write((d / "1.png").read_bytes())
+    os.mkdir(os.path.join(os.fsencode(d), b"d\xfcr"))  # a subfolder whose name is not UTF-8 either
+    with open(os.path.join(os.fsencode(d), b"d\xfcr", b"z.png"), "wb") as f:
         f.write((d / "1.png").read_bytes())
     real_scandir = os.scandir
 
@@ -445,9 +448,9 @@ def test_broken_links_loops_odd_names_and_unreadable_folders_are_skipped_with_on
     messages = [str(w.message) for w in caught]
     assert len(messages) == 1, messages
     message = messages[0]
-    assert message.startswith(f"skipped 6 unusable entries in {d}")
+    assert message.startswith(f"skipped 7 unusable entries in {d}")
     for part in ("dangling.png (broken symbolic link)", "loop_a.png (symbolic link loop)", "loop_b.png (symbolic link loop)",
-                 "caf\\xe9.png (file name is not valid UTF-8)", "locked/ (folder cannot be read: Permission denied)",
+                 "caf\\xe9.png (file name is not valid UTF-8)", "d\\xfcr/ (folder name is not valid UTF-8)", "locked/ (folder cannot be read: Permission denied)",
                  "sub/up/ (symbolic link to a folder, not followed)"):
         assert part in message, (part, message)
     assert len(ds) == 5  # 0, 1, 2, alias and sub/x
