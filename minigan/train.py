@@ -49,8 +49,8 @@ import numpy as np
 
 from . import __version__, optim
 from .backend import get_array_module, normalize_device, to_device, to_numpy
-from .checkpoint import (load_checkpoint, load_model_arrays, model_arrays, non_finite_arrays, remove_stale_temp_files,
-                         save_checkpoint, write_atomically, write_text_atomically)
+from .checkpoint import (load_checkpoint, load_model_arrays, model_arrays, remove_stale_temp_files, save_checkpoint,
+                         write_atomically, write_text_atomically)
 from .errors import CheckpointError, DatasetError, MiniganError, TrainingDiverged
 from .gan import train_step
 from .models.dcgan import Discriminator, Generator, num_blocks
@@ -88,8 +88,12 @@ FLOAT_RANGES = {
 }
 
 
+def _is_bool(value) -> bool:
+    return isinstance(value, (bool, np.bool_))
+
+
 def _is_int(value) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+    return isinstance(value, (int, np.integer)) and not _is_bool(value)
 
 
 @dataclass
@@ -139,10 +143,14 @@ class TrainConfig:
         for name, (lo, hi, brackets) in FLOAT_RANGES.items():
             value = getattr(self, name)
             flag = "--" + name.replace("_", "-")
-            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            try:
+                number = isinstance(value, (int, float, np.integer, np.floating)) and not _is_bool(value)
+                number = number and math.isfinite(value)
+            except OverflowError:  # an integer too large for a float
+                number = False
             above = number and (value > lo if brackets[0] == "(" else value >= lo)
             below = number and (value < hi if brackets[1] == ")" else value <= hi)
-            if not (number and math.isfinite(value) and above and below):
+            if not (number and above and below):
                 problems.append(f"{flag} must be a finite number in {brackets[0]}{lo}, {hi}{brackets[1]}, got {value!r}")
         for name in ("name", "out", "data", "noise", "diffaugment", "augment", "device"):
             if not isinstance(getattr(self, name), str):
@@ -152,13 +160,14 @@ class TrainConfig:
             problems.append(f"--name must be a plain folder name (no slashes, not empty, '.' or '..'), got {self.name!r}")
         if isinstance(self.noise, str) and self.noise not in NOISE_KINDS:
             problems.append(f"--noise must be one of {', '.join(NOISE_KINDS)}")
-        if not problems:
-            try:
-                normalize_device(self.device)
-                DiffAugment(self._diffaugment_policy())
-                self.augment_options()
-            except ValueError as exc:
-                problems.append(str(exc))
+        for name, check in (("device", lambda: normalize_device(self.device)),
+                            ("diffaugment", lambda: DiffAugment(self._diffaugment_policy())),
+                            ("augment", self.augment_options)):
+            if isinstance(getattr(self, name), str):
+                try:
+                    check()
+                except ValueError as exc:
+                    problems.append(str(exc))
         if problems:
             raise MiniganError("bad training settings: " + "; ".join(problems))
         return self

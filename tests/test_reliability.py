@@ -87,7 +87,13 @@ BAD_SETTINGS = [
     ("name", "../elsewhere", r"--name must be a plain folder name"),
     ("name", "", r"--name must be a plain folder name"),
     ("device", 0, r"--device must be a string"),
+    ("lr_g", 10**400, r"--lr-g must be a finite number in \(0, 1\]"),
 ]
+
+
+def test_every_problem_is_reported_at_once():
+    with pytest.raises(MiniganError, match=r"--lr-g must be a finite number in \(0, 1\], got inf; unknown DiffAugment"):
+        TrainConfig(lr_g=float("inf"), diffaugment="color,blur").validate()
 
 
 @pytest.mark.parametrize("field,value,message", BAD_SETTINGS)
