@@ -7,7 +7,7 @@ message and exits with status 2. Anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
-__all__ = ["MiniganError", "DeviceError", "DatasetError", "CheckpointError", "TrainingDiverged"]
+__all__ = ["MiniganError", "DeviceError", "DatasetError", "CheckpointError", "TrainingDiverged", "DiskFullError"]
 
 
 class MiniganError(Exception):
@@ -46,4 +46,10 @@ class CheckpointError(MiniganError, ValueError):
 
 
 class TrainingDiverged(MiniganError, FloatingPointError):
-    """A loss became NaN or infinite; the last good checkpoint is kept."""
+    """A loss, a weight or an optimizer state became NaN or infinite; nothing non-finite is
+    saved, and the message names the last good checkpoint."""
+
+
+class DiskFullError(MiniganError, OSError):
+    """A file could not be written because the disk (or the user's quota) is full; the message
+    names the file, and the previous version of it is unchanged."""

@@ -42,8 +42,9 @@ from pathlib import Path
 import numpy as np
 
 from .backend import to_numpy
+from .checkpoint import read_npz, write_atomically
 from .data.dataset import to_images
-from .errors import MiniganError
+from .errors import CheckpointError, MiniganError
 from .models.classifier import generate_and_classify, require_heads
 from .nn import Layer, SoftmaxCrossEntropyLoss, softmax
 from .optim import Adam
@@ -81,7 +82,6 @@ def idol_noise(nz: int, indices, seed: int = 0, kind: str = "gaussian") -> np.nd
     Returns float32 ``(len(indices), nz)``: rows ``indices`` of ``noise(default_rng(seed), n, nz)``
     (the same for every ``n`` larger than the indices: noise is drawn row by row).
     """
-
     indices = np.asarray(indices, dtype=np.int64)
     if indices.size == 0:
         return np.empty((0, nz), np.float32)
@@ -92,7 +92,6 @@ def idol_noise(nz: int, indices, seed: int = 0, kind: str = "gaussian") -> np.nd
 
 def seed_noise(nz: int, seeds, kind: str = "gaussian") -> np.ndarray:
     """One idol per seed, the first idol of ``sample --seed s``: float32 ``(len(seeds), nz)``."""
-
     return np.stack([noise(np.random.default_rng(int(s)), 1, nz, kind)[0] for s in seeds]).astype(np.float32)
 
 
@@ -329,29 +328,46 @@ def learn_vector(G, clf, attribute: str, target: int, keep=(), keep_weight: floa
 
 def save_vector(path, vector, meta: dict) -> Path:
     """Save an attribute vector as a small ``.npz``: ``vector`` float32 ``(nz,)`` and ``meta_json``
-    (the provenance as a JSON string). Read it back with :func:`load_vector` (no pickle)."""
+    (the provenance as a JSON string). Read it back with :func:`load_vector` (no pickle).
+    Written atomically; a vector with NaN or infinity is refused (CheckpointError)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    header = {"format": VECTOR_FORMAT, "version": VECTOR_VERSION, **meta}
-    np.savez(path, vector=np.asarray(vector, np.float32), meta_json=np.array(json.dumps(header)))
-    return path
+    vector = np.asarray(to_numpy(vector), np.float32)
+    if vector.ndim != 1 or not np.isfinite(vector).all():
+        raise CheckpointError(f"refusing to write {path}: the vector must be a finite 1-d array, got shape {vector.shape}")
+    header = np.array(json.dumps({"format": VECTOR_FORMAT, "version": VECTOR_VERSION, **meta}))
+    return write_atomically(path, lambda f: np.savez(f, vector=vector, meta_json=header))
 
 
 def load_vector(path, nz: int | None = None) -> AttributeVector:
-    """Read a vector written by :func:`save_vector`; MiniganError if missing, of another kind, or
-    (given ``nz``) not made for a generator with ``nz``-dimensional noise."""
+    """Read a vector written by :func:`save_vector`; CheckpointError (a MiniganError) if missing,
+    damaged, of another kind, with metadata of the wrong shape, non-finite, or (given ``nz``) not
+    made for a generator with ``nz``-dimensional noise."""
     path = Path(path)
     if not path.exists():
-        raise MiniganError(f"no attribute vector at {path}; make one with  python -m minigan vector")
+        raise CheckpointError(f"no attribute vector at {path}; make one with  python -m minigan vector")
+    arrays = read_npz(path, "attribute vector")
+    vector, raw = arrays.get("vector"), arrays.get("meta_json")
+    if vector is None or raw is None or raw.shape != () or raw.dtype.kind != "U":
+        raise CheckpointError(f"{path} is not an attribute vector file (no vector or no metadata in it)")
     try:
-        with np.load(path, allow_pickle=False) as data:
-            vector, meta = data["vector"], json.loads(str(data["meta_json"]))
-    except Exception as exc:  # not a zip, missing keys, bad JSON
-        raise MiniganError(f"{path} is not an attribute vector file ({exc.__class__.__name__}: {exc})") from exc
-    if meta.get("format") != VECTOR_FORMAT or vector.ndim != 1:
-        raise MiniganError(f"{path} is not a minigan attribute vector")
+        meta = json.loads(str(raw))
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise CheckpointError(f"{path}: damaged metadata ({exc})") from exc
+    if not isinstance(meta, dict) or meta.get("format") != VECTOR_FORMAT:
+        raise CheckpointError(f"{path} is not an attribute vector file (its metadata is of another format)")
+    version = meta.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= VECTOR_VERSION:
+        raise CheckpointError(f"{path}: attribute vector format version {version!r}; this minigan reads "
+                              f"versions 1 to {VECTOR_VERSION}")
+    for key in ("name", "method", "attribute"):  # what the commands read back
+        if key in meta and meta[key] is not None and not isinstance(meta[key], str):
+            raise CheckpointError(f"{path}: damaged metadata ({key!r} should be a string, got {json.dumps(meta[key])[:40]})")
+    if vector.ndim != 1 or vector.dtype.kind != "f" or not 1 <= vector.shape[0] <= 4096:
+        raise CheckpointError(f"{path}: the vector should be a float array of shape (nz,), got {vector.dtype} {vector.shape}")
+    if not np.isfinite(vector).all():
+        raise CheckpointError(f"{path}: the vector holds NaN or infinite values")
     if nz is not None and vector.shape != (nz,):
-        raise MiniganError(f"{path} is a {vector.shape[0]}-d vector but the generator takes {nz}-d noise")
+        raise CheckpointError(f"{path} is a {vector.shape[0]}-d vector but the generator takes {nz}-d noise")
     return AttributeVector(vector.astype(np.float32), meta)
 
 

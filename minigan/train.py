@@ -20,14 +20,22 @@ or from ``examples/train_idols.py``. ``--resume runs/<name>`` continues a run ex
 last checkpoint left it: on the CPU, two epochs in one go and one epoch + resume + one epoch
 give bit-identical weights.
 
-Reliability: the output folder is checked before any work; Ctrl-C finishes the current step,
-saves a checkpoint and exits; a NaN or infinite loss stops the run with a clear message and
-keeps the last good checkpoint; checkpoints are written atomically.
+Reliability: the settings are checked (types, ranges, finiteness) and the output folder proven
+writable before any work. Ctrl-C finishes the current step, saves a checkpoint and exits. A NaN or
+infinite loss, weight or Adam state stops the run with a message that names the last good
+checkpoint: the weights are checked at every logged step and before every checkpoint, so no
+checkpoint ever holds a non-finite model. Every file the trainer writes goes through
+:func:`minigan.checkpoint.write_atomically` (a temporary file, fsync, rename): a crash or a full
+disk never leaves a half-written file, and a full disk is an error that names the file. A resume
+removes what a killed run left (temporary files; log records after the checkpoint, a torn last
+line) and refuses data whose images changed since the run started.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import io
 import json
 import math
 import signal
@@ -40,7 +48,8 @@ import numpy as np
 
 from . import __version__, optim
 from .backend import get_array_module, get_cupy, normalize_device, to_device, to_numpy
-from .checkpoint import load_checkpoint, load_model_arrays, model_arrays, save_checkpoint
+from .checkpoint import (load_checkpoint, load_model_arrays, model_arrays, remove_stale_temp_files, save_checkpoint,
+                         write_atomically, write_text_atomically)
 from .data import augment_batch, augment_options, load_dataset, to_model_input
 from .errors import CheckpointError, DatasetError, MiniganError, TrainingDiverged
 from .gan import train_step
@@ -53,6 +62,39 @@ from .viz import captioned_grid, line_plot, save_gif, save_grid
 __all__ = ["TrainConfig", "Trainer"]
 
 _LOGGED = ("loss_d", "loss_g", "d_real", "d_fake", "d_fake_g")  # StepResult fields written to the log
+
+#: The allowed range of every integer setting, ``[low, high]``: wide enough for any real run,
+#: narrow enough that a typo (an extra zero, a negative) is caught before it costs memory or hours.
+INT_RANGES = {
+    "limit": (0, 10**9),
+    "epochs": (0, 100_000),
+    "batch_size": (1, 4096),
+    "nz": (1, 4096),
+    "ngf": (1, 1024),
+    "ndf": (1, 1024),
+    "seed": (0, 2**63 - 1),
+    "log_every": (1, 1_000_000),
+    "first_epoch_samples": (0, 1000),
+    "save_every": (1, 100_000),
+    "keep_epochs": (0, 100_000),
+    "fooled_n": (1, 10_000),
+}
+#: The allowed range of every real-valued setting: ``(low, high, brackets)``, "(]" = low < x <= high.
+FLOAT_RANGES = {
+    "lr_g": (0, 1, "(]"),
+    "lr_d": (0, 1, "(]"),
+    "beta1": (0, 1, "[)"),
+    "beta2": (0, 1, "[)"),
+    "real_label": (0, 1, "(]"),
+}
+
+
+def _is_bool(value) -> bool:
+    return isinstance(value, (bool, np.bool_))
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not _is_bool(value)
 
 
 @dataclass
@@ -88,30 +130,45 @@ class TrainConfig:
     fooled_n: int = field(default=512, metadata={"help": "samples scored by D for fooled.png"})
 
     def validate(self) -> "TrainConfig":
-        """Check the settings; raise MiniganError with the offending option."""
+        """Check every setting's type and range; raise MiniganError naming each offending option
+        and its allowed range (all problems at once). NaN, infinity and absurd sizes are refused
+        here, before any work: a learning rate of ``inf`` would otherwise train a model of NaNs."""
         problems = []
-        if self.epochs < 0:
-            problems.append("--epochs cannot be negative (0 saves the untrained models)")
-        for name in ("batch_size", "nz", "ngf", "ndf", "log_every", "save_every"):
-            if getattr(self, name) < 1:
-                problems.append(f"--{name.replace('_', '-')} must be at least 1")
-        for name in ("lr_g", "lr_d"):
-            if not getattr(self, name) > 0:
-                problems.append(f"--{name.replace('_', '-')} must be positive")
-        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
-            problems.append("Adam betas must be in [0, 1)")
-        if not 0 < self.real_label <= 1:
-            problems.append("--real-label must be in (0, 1]")
-        if self.noise not in NOISE_KINDS:
+        for name, (lo, hi) in INT_RANGES.items():
+            value = getattr(self, name)
+            flag = "--" + name.replace("_", "-")
+            if name == "epochs" and _is_int(value) and value < 0:
+                problems.append("--epochs cannot be negative (0 saves the untrained models)")
+            elif not (_is_int(value) and lo <= value <= hi):
+                problems.append(f"{flag} must be an integer in [{lo}, {hi}], got {value!r}")
+        for name, (lo, hi, brackets) in FLOAT_RANGES.items():
+            value = getattr(self, name)
+            flag = "--" + name.replace("_", "-")
+            try:
+                number = isinstance(value, (int, float, np.integer, np.floating)) and not _is_bool(value)
+                number = number and math.isfinite(value)
+            except OverflowError:  # an integer too large for a float
+                number = False
+            above = number and (value > lo if brackets[0] == "(" else value >= lo)
+            below = number and (value < hi if brackets[1] == ")" else value <= hi)
+            if not (number and above and below):
+                problems.append(f"{flag} must be a finite number in {brackets[0]}{lo}, {hi}{brackets[1]}, got {value!r}")
+        for name in ("name", "out", "data", "noise", "diffaugment", "augment", "device"):
+            if not isinstance(getattr(self, name), str):
+                problems.append(f"--{name} must be a string, got {getattr(self, name)!r}")
+        if isinstance(self.name, str) and (self.name in ("", ".", "..") or "/" in self.name or "\\" in self.name
+                                           or "\0" in self.name):
+            problems.append(f"--name must be a plain folder name (no slashes, not empty, '.' or '..'), got {self.name!r}")
+        if isinstance(self.noise, str) and self.noise not in NOISE_KINDS:
             problems.append(f"--noise must be one of {', '.join(NOISE_KINDS)}")
-        if self.limit < 0 or self.keep_epochs < 0:
-            problems.append("--limit and --keep-epochs cannot be negative")
-        try:
-            normalize_device(self.device)
-            DiffAugment(self._diffaugment_policy())
-            self.augment_options()
-        except ValueError as exc:
-            problems.append(str(exc))
+        for name, check in (("device", lambda: normalize_device(self.device)),
+                            ("diffaugment", lambda: DiffAugment(self._diffaugment_policy())),
+                            ("augment", self.augment_options)):
+            if isinstance(getattr(self, name), str):
+                try:
+                    check()
+                except ValueError as exc:
+                    problems.append(str(exc))
         if problems:
             raise MiniganError("bad training settings: " + "; ".join(problems))
         return self
@@ -125,6 +182,26 @@ class TrainConfig:
     @property
     def run_dir(self) -> Path:
         return Path(self.out) / self.name
+
+
+class _NamedBuffer(io.BytesIO):
+    """An in-memory file with a name: Pillow picks the format from it (``"grid.png"``)."""
+
+    def __init__(self, name: str):
+        super().__init__()
+        self.name = name
+
+
+def _only_ints(state: dict) -> bool:
+    """Whether every value of a (nested) random-generator state dict is an integer (or its name)."""
+    return all(_only_ints(v) if isinstance(v, dict) else (_is_int(v) or (k == "bit_generator" and isinstance(v, str)))
+               for k, v in state.items())
+
+
+def _inside(folder: Path, rel: str) -> bool:
+    """Whether ``rel`` (a path read from a checkpoint) is a relative path that stays in ``folder``."""
+    p = Path(rel)
+    return not p.is_absolute() and ".." not in p.parts
 
 
 class _Interrupt:
@@ -169,15 +246,25 @@ class Trainer:
                  overrides: dict | None = None, stream=None):
         self.stream = stream if stream is not None else sys.stderr
         self.resume_state = None
+        self.last_good = None  # (path, epoch, step) of the newest checkpoint known to be good
         if resume is not None:
-            arrays, meta = load_checkpoint(resume)
+            arrays, meta = load_checkpoint(resume)  # refuses damaged files, bad metadata, NaN weights
             if meta.get("kind") != "gan-training":
                 raise CheckpointError(f"{resume} is not a training checkpoint (kind {meta.get('kind')!r}); "
                                       "resume from a run folder or its checkpoints/last.npz")
-            saved = meta["config"]
-            known = {f.name for f in dataclasses.fields(TrainConfig)}
-            config = TrainConfig(**{k: v for k, v in saved.items() if k in known})
+            known = [f.name for f in dataclasses.fields(TrainConfig)]
+            missing = [k for k in known if k not in meta["config"]]
+            if missing:
+                raise CheckpointError(f"{resume}: the training settings saved in it lack {', '.join(missing)} "
+                                      "(damaged, or edited?)")
+            config = TrainConfig(**{k: meta["config"][k] for k in known})
+            try:
+                config.validate()
+            except MiniganError as exc:
+                raise CheckpointError(f"{resume}: the training settings saved in it are invalid (edited?): {exc}") from exc
             self.resume_state = (arrays, meta)
+            path = Path(resume)
+            self.last_good = (path / "checkpoints" / "last.npz" if path.is_dir() else path, meta["epoch"], meta["step"])
         config = config or TrainConfig()
         for key, value in (overrides or {}).items():
             setattr(config, key, value)
@@ -188,9 +275,16 @@ class Trainer:
         self.run_dir = config.run_dir if resume is None else self._resume_dir(resume)
         self._prepare_run_dir(fresh=resume is None)
         self.dataset = dataset if dataset is not None else self._load_data()
+        # what the run trains on, by content: a resume on changed images is refused
+        self.data_sha256 = hashlib.sha256(np.ascontiguousarray(self.dataset.images).data).hexdigest()
         if self.resume_state is not None:
             self._check_same_data(self.resume_state[1])
-        self._build()
+        try:
+            self._build()
+        except DatasetError as exc:
+            if self.resume_state is None:
+                raise
+            raise CheckpointError(f"{resume}: the settings saved in it do not fit its data: {exc}") from exc
         if self.resume_state is not None:
             self._restore(*self.resume_state)
             self.resume_state = None
@@ -215,18 +309,29 @@ class Trainer:
             probe.unlink()
         except OSError as exc:
             raise MiniganError(f"cannot write the run folder {d}: {exc.strerror or exc}") from exc
+        for folder in (d, d / "checkpoints", d / "samples"):  # what a killed save left behind
+            remove_stale_temp_files(folder)
 
     def _dataset_info(self) -> dict:
-        """What config.json and every checkpoint record of the training data."""
-        return {"source": self.dataset.source, "images": len(self.dataset)}
+        """What config.json and every checkpoint record of the training data: where it came
+        from, how many images, and the sha256 of their pixels (``images (N, S, S, 3)`` uint8)."""
+        return {"source": self.dataset.source, "images": len(self.dataset), "images_sha256": self.data_sha256}
 
     def _check_same_data(self, meta: dict) -> None:
-        """A resumed run must see the data it started on (same source, same number of images)."""
+        """A resumed run must see the data it started on: same source, same number of images and
+        (for checkpoints that recorded it) the same pixels."""
         saved = meta.get("dataset", {})
         now = self._dataset_info()
-        if saved and saved != now:
+        if not saved:
+            return
+        if (saved["source"], saved["images"]) != (now["source"], now["images"]):
             raise CheckpointError(f"this run was trained on {saved['source']} ({saved['images']} images), but the data "
                                   f"now is {now['source']} ({now['images']} images); resume with the same data")
+        if saved.get("images_sha256", now["images_sha256"]) != now["images_sha256"]:
+            raise CheckpointError(f"the images of {now['source']} changed since this run started (the same "
+                                  f"{now['images']} images in number, but other pixels: sha256 {now['images_sha256'][:12]}... "
+                                  f"instead of {str(saved['images_sha256'])[:12]}...); resume with the data the run "
+                                  "started on, or start a new run")
 
     def _load_data(self):
         ds = load_dataset(self.config.data)
@@ -260,6 +365,7 @@ class Trainer:
         self.order = None  # the current epoch's permutation of the images
         self.frames: list[str] = []  # sample grids so far, in order (for progress.gif)
         self.history: list[dict] = []  # logged steps (for losses.png)
+        self.log_lines: list[str] = []  # log.jsonl, one JSON record a line (rewritten whole, atomically)
 
     # -- checkpoints --------------------------------------------------------------------------------
     def _meta(self, kind: str) -> dict:
@@ -274,9 +380,48 @@ class Trainer:
             "step": self.step,
         }
 
+    def _state_arrays(self) -> dict:
+        """Every array a checkpoint holds that training changes: weights, buffers, Adam states."""
+        arrays = {**model_arrays("G", self.G), **model_arrays("D", self.D)}
+        for prefix, opt in (("opt_g", self.opt_g), ("opt_d", self.opt_d)):
+            for name, slots in opt.state.items():
+                arrays.update({f"{prefix}/{name}/{slot}": value for slot, value in slots.items()})
+        return arrays
+
+    def _non_finite_state(self) -> list[str]:
+        """The names of the weights, buffers and Adam states that hold NaN or infinity."""
+        arrays = self._state_arrays()
+        xp = get_array_module(next(iter(arrays.values())))
+        finite = to_numpy(xp.stack([xp.isfinite(a).all() for a in arrays.values()]))  # (n_arrays,): one host sync
+        return [name for name, ok in zip(arrays, finite) if not ok]
+
+    def _diverged(self, why: str) -> TrainingDiverged:
+        if self.last_good is not None:
+            path, epoch, step = self.last_good
+            kept = f"the last good checkpoint is {path} (epoch {epoch}, step {step}); nothing after it was saved"
+        else:
+            kept = "no checkpoint was saved yet"
+        return TrainingDiverged(
+            f"training diverged at step {self.step} (epoch {self.epoch + 1}): {why}; {kept}. "
+            "Try lower learning rates (--lr-d, --lr-g) or label smoothing (--real-label 0.9).")
+
+    def _check_finite(self, record: dict | None = None) -> None:
+        """Raise TrainingDiverged when a logged loss or any weight or Adam state is NaN or infinite."""
+        bad = {k: v for k, v in (record or {}).items() if isinstance(v, float) and not math.isfinite(v)}
+        arrays = self._non_finite_state()
+        if bad or arrays:
+            why = [", ".join(f"{k} = {v}" for k, v in bad.items())] if bad else []
+            if arrays:
+                more = f" and {len(arrays) - 4} more" if len(arrays) > 4 else ""
+                why.append("NaN or infinity in " + ", ".join(arrays[:4]) + more)
+            raise self._diverged("; ".join(why))
+
     def save(self, path=None) -> Path:
-        """Save everything needed to resume exactly (``checkpoints/last.npz`` by default)."""
+        """Save everything needed to resume exactly (``checkpoints/last.npz`` by default).
+
+        Raises TrainingDiverged, writing nothing, when a weight or Adam state is not finite."""
         path = Path(path or self.run_dir / "checkpoints" / "last.npz")
+        self._check_finite()
         arrays = {**model_arrays("G", self.G), **model_arrays("D", self.D), "fixed_noise": self.fixed_noise}
         for prefix, opt in (("opt_g", self.opt_g), ("opt_d", self.opt_d)):
             arrays.update({f"{prefix}/{k}": np.asarray(v) for k, v in opt.state_dict().items()})
@@ -285,10 +430,14 @@ class Trainer:
         meta = self._meta("gan-training")
         meta["rng"] = self.rng.bit_generator.state
         meta["frames"] = self.frames
-        return save_checkpoint(path, arrays, meta)
+        save_checkpoint(path, arrays, meta)
+        if path == self.run_dir / "checkpoints" / "last.npz":
+            self.last_good = (path, self.epoch, self.step)
+        return path
 
     def _save_epoch_weights(self) -> None:
         """Both models' weights after this epoch (no optimizer state: a third of the size)."""
+        self._check_finite()
         d = self.run_dir / "checkpoints"
         save_checkpoint(d / f"epoch_{self.epoch:03d}.npz",
                         {**model_arrays("G", self.G), **model_arrays("D", self.D)}, self._meta("gan-weights"))
@@ -298,35 +447,110 @@ class Trainer:
                 p.unlink()
 
     def _restore(self, arrays: dict, meta: dict) -> None:
+        """Load a training checkpoint into the freshly built trainer; CheckpointError (naming what
+        is wrong) for anything that does not fit this run, so a damaged or edited checkpoint is
+        never half-loaded."""
         source = "the checkpoint"
-        load_model_arrays(self.G, arrays, "G", source)
-        load_model_arrays(self.D, arrays, "D", source)
+        for prefix, model in (("G", self.G), ("D", self.D)):
+            if meta["models"][prefix] != model.config():
+                raise CheckpointError(f"{source}: models.{prefix} = {meta['models'][prefix]} does not match its "
+                                      f"training settings ({model.config()}); edited metadata?")
+            load_model_arrays(model, arrays, prefix, source)
         for prefix, opt in (("opt_g", self.opt_g), ("opt_d", self.opt_d)):
             state = {k[len(prefix) + 1:]: v for k, v in arrays.items() if k.startswith(prefix + "/")}
-            state["step"] = int(state["step"])
+            step = state.get("step")
+            if step is None or step.shape != () or step.dtype.kind not in "iu" or int(step) < 0:
+                raise CheckpointError(f"{source}: optimizer {prefix} has no valid step count")
+            state["step"] = int(step)
+            params = [name for name, _, _ in opt.parameters()]
+            wanted = {f"{n}/{slot}" for n in params for slot in ("m", "v")} if state["step"] else set()
+            if set(state) - {"step"} != wanted:
+                raise CheckpointError(f"{source}: optimizer {prefix} state does not fit the model (missing or "
+                                      "extra moment estimates)")
+            if any(state[k].dtype.kind != "f" for k in wanted):
+                raise CheckpointError(f"{source}: optimizer {prefix} state holds non-float arrays")
             try:
                 opt.load_state_dict(state)
             except (ValueError, KeyError) as exc:
                 raise CheckpointError(f"{source}: optimizer state does not fit: {exc}") from exc
-        self.fixed_noise = arrays["fixed_noise"]
-        self.rng.bit_generator.state = meta["rng"]
-        self.epoch, self.batch_in_epoch, self.step = meta["epoch"], meta["batch_in_epoch"], meta["step"]
-        self.order = arrays.get("epoch_order")
-        self.frames = [f for f in meta.get("frames", []) if (self.run_dir / f).exists()]
+        fixed = arrays.get("fixed_noise")
+        if fixed is None or fixed.shape != (64, self.config.nz) or fixed.dtype != np.float32:
+            raise CheckpointError(f"{source}: fixed_noise is missing or not float32 of shape (64, {self.config.nz})")
+        epoch, batch, step = meta["epoch"], meta["batch_in_epoch"], meta["step"]
+        if batch >= self.steps_per_epoch or step != epoch * self.steps_per_epoch + batch:
+            raise CheckpointError(f"{source}: its position (epoch {epoch}, batch {batch}, step {step}) does not fit "
+                                  f"{self.steps_per_epoch} steps per epoch; damaged or edited metadata?")
+        order = arrays.get("epoch_order")
+        if order is not None:
+            n = len(self.dataset)
+            if (order.shape != (n,) or order.dtype.kind not in "iu"
+                    or not np.array_equal(np.sort(order), np.arange(n))):
+                raise CheckpointError(f"{source}: epoch_order is not a permutation of the {n} images")
+            order = order.astype(np.int64)
+        elif batch:
+            raise CheckpointError(f"{source}: stopped in the middle of an epoch but holds no epoch_order")
+        try:
+            state = dict(meta["rng"])
+            if state.get("bit_generator") != type(self.rng.bit_generator).__name__:
+                raise ValueError(f"bit generator {state.get('bit_generator')!r}")
+            if not _only_ints(state):  # NumPy would take 1.5 or True and continue from another state
+                raise ValueError("a value that is not an integer")
+            self.rng.bit_generator.state = state
+        except (TypeError, ValueError, KeyError, OverflowError) as exc:
+            raise CheckpointError(f"{source}: damaged random-generator state ({exc})") from exc
+        self.fixed_noise = fixed
+        self.epoch, self.batch_in_epoch, self.step = epoch, batch, step
+        self.order = order
+        self.frames = [f for f in meta["frames"] if _inside(self.run_dir, f) and (self.run_dir / f).is_file()]
+        self._restore_log()
+
+    def _restore_log(self) -> None:
+        """log.jsonl as of the checkpoint: records after its step dropped (a killed run logged
+        them, the resumed run logs them again), a torn or damaged line dropped with a note."""
         log = self.run_dir / "log.jsonl"
+        kept, damaged, dropped = [], 0, 0
         if log.exists():
-            with open(log) as f:
-                records = [json.loads(line) for line in f if line.strip()]
-            self.history = [r for r in records if r.get("type") == "step" and r["step"] <= self.step]
+            for line in log.read_bytes().decode("utf-8", "replace").splitlines():
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except (json.JSONDecodeError, RecursionError):
+                    damaged += 1
+                    continue
+                if not (isinstance(record, dict) and _is_int(record.get("step"))):
+                    damaged += 1
+                elif record["step"] > self.step:
+                    dropped += 1
+                else:
+                    kept.append(record)
+        if damaged:
+            print(f"note: dropped {damaged} damaged line(s) of {log} (a run killed while writing?)", file=self.stream)
+        self.log_lines = [json.dumps(r) for r in kept]
+        self.history = [r for r in kept if r.get("type") == "step" and all(isinstance(r.get(k), float) for k in _LOGGED)]
+        if damaged or dropped or not log.exists():
+            self._write_log()
 
     # -- outputs -------------------------------------------------------------------------------
+    def _write_log(self) -> None:
+        write_text_atomically(self.run_dir / "log.jsonl", "".join(line + "\n" for line in self.log_lines))
+
     def _log(self, record: dict) -> None:
-        with open(self.run_dir / "log.jsonl", "a") as f:
-            f.write(json.dumps(record) + "\n")
+        self.log_lines.append(json.dumps(record))
+        self._write_log()
+
+    def _write_picture(self, rel: str, draw) -> Path:
+        """``run_dir/rel``, written atomically: ``draw(f)`` saves a picture to ``f``, an in-memory
+        file whose name (that of ``rel``) tells Pillow the format."""
+        buffer = _NamedBuffer(Path(rel).name)
+        draw(buffer)
+        data = buffer.getvalue()
+        return write_atomically(self.run_dir / rel, lambda f: f.write(data))
 
     def _sample_grid(self, name: str) -> None:
         rel = f"samples/{name}.png"
-        save_grid(generate(self.G, self.fixed_noise), self.run_dir / rel, nrow=8)
+        images = generate(self.G, self.fixed_noise)
+        self._write_picture(rel, lambda f: save_grid(images, f, nrow=8))
         if rel not in self.frames:
             self.frames.append(rel)
 
@@ -338,16 +562,17 @@ class Trainer:
         if len(frames) > max_frames:
             picks = np.unique(np.linspace(0, len(frames) - 1, max_frames).round().astype(int))
             frames = [frames[i] for i in picks]
-        save_gif([self.run_dir / f for f in frames], self.run_dir / "progress.gif", duration_ms=250)
+        if frames:
+            self._write_picture("progress.gif", lambda f: save_gif([self.run_dir / p for p in frames], f, duration_ms=250))
 
     def _write_loss_plot(self) -> None:
         if self.history:
             steps = [h["step"] for h in self.history]
             series = lambda key: (steps, [h[key] for h in self.history])  # noqa: E731
-            line_plot([("losses", {"D loss": series("loss_d"), "G loss": series("loss_g")}),
-                       ("discriminator outputs (probability of 'real')",
-                        {"D(x)": series("d_real"), "D(G(z))": series("d_fake")})],
-                      self.run_dir / "losses.png", title=f"{self.config.name}: training curves")
+            panels = [("losses", {"D loss": series("loss_d"), "G loss": series("loss_g")}),
+                      ("discriminator outputs (probability of 'real')",
+                       {"D(x)": series("d_real"), "D(G(z))": series("d_fake")})]
+            self._write_picture("losses.png", lambda f: line_plot(panels, f, title=f"{self.config.name}: training curves"))
 
     def _write_real_batch(self) -> None:
         rng = np.random.default_rng(self.config.seed + 1)  # its own generator: training draws stay unchanged
@@ -355,12 +580,13 @@ class Trainer:
         x = to_model_input(self.dataset.images[idx])
         if self.augment_real:
             x = augment_batch(x, rng, **self.augment_real)
-        save_grid(x, self.run_dir / "real.png", nrow=8)
+        self._write_picture("real.png", lambda f: save_grid(x, f, nrow=8))
 
     def _write_fooled(self) -> None:
         images, scores, _, order = most_real(self.G, self.D, n=self.config.fooled_n, top=32,
                                              seed=self.config.seed, noise_kind=self.config.noise)
-        captioned_grid(images, [f"{s:.2f}" for s in scores], nrow=8, scale=2).save(self.run_dir / "fooled.png")
+        picture = captioned_grid(images, [f"{s:.2f}" for s in scores], nrow=8, scale=2)
+        self._write_picture("fooled.png", lambda f: picture.save(f))
 
     # -- the loop ------------------------------------------------------------------------------
     def _batch(self, idx):
@@ -372,23 +598,14 @@ class Trainer:
             x = augment_batch(x, self.rng, **self.augment_real)
         return x
 
-    def _check_finite(self, record: dict) -> None:
-        bad = {k: v for k, v in record.items() if isinstance(v, float) and not math.isfinite(v)}
-        if bad:
-            last = self.run_dir / "checkpoints" / "last.npz"
-            kept = f"the last good checkpoint is {last}" if last.exists() else "no checkpoint was saved yet"
-            raise TrainingDiverged(
-                f"training diverged at step {self.step} (epoch {self.epoch + 1}): "
-                + ", ".join(f"{k} = {v}" for k, v in bad.items())
-                + f"; {kept}. Try lower learning rates (--lr-d, --lr-g) or label smoothing (--real-label 0.9).")
-
     def run(self) -> dict:
         """Train until ``config.epochs``; returns a summary dict. Raises TrainingDiverged on NaN."""
         c = self.config
         start_time = time.perf_counter()
         if self.step == 0 and self.batch_in_epoch == 0:
-            (self.run_dir / "log.jsonl").write_text("")
-            (self.run_dir / "config.json").write_text(json.dumps(
+            self.log_lines = []
+            self._write_log()
+            write_text_atomically(self.run_dir / "config.json", json.dumps(
                 {**dataclasses.asdict(c), "dataset": self._dataset_info(),
                  "minigan": __version__, "models": {"G": self.G.config(), "D": self.D.config()}}, indent=2) + "\n")
             self._write_real_batch()
@@ -437,7 +654,9 @@ class Trainer:
                                       real_label=c.real_label, augment=self.augment))
             self.step += 1
             self.batch_in_epoch += 1
-            if len(pending) == c.log_every or self.batch_in_epoch == self.steps_per_epoch:
+            # logged at every log_every-th step of the run (not of this call), so a resumed run
+            # logs the same steps as one that was never stopped
+            if self.step % c.log_every == 0 or self.batch_in_epoch == self.steps_per_epoch:
                 # the only host synchronisation: average the pending steps' numbers
                 xp = get_array_module(pending[0].loss_d)
                 means = to_numpy(xp.stack([xp.stack([getattr(r, k) for k in _LOGGED]) for r in pending]).mean(axis=0))

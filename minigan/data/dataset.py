@@ -9,21 +9,23 @@ conversions between them live here, next to the epoch iterator::
     for idx in iterate_batches(len(ds), 64, rng):     # idx: (64,) int64, a fresh shuffle each epoch
         x = to_model_input(ds.images[idx])            # (64, 3, 64, 64) float32 in [-1, 1]
 
-Caches (the drawn idol set, decoded image folders) are ``.npz`` files read with
-``allow_pickle=False``; labels are int64 arrays and the vocabulary is a JSON string, so no
-pickle is involved anywhere.
+Caches (the drawn idol set, decoded image folders) are ``.npz`` files read without pickle
+(:func:`minigan.checkpoint.read_npz`); labels are int64 arrays and the vocabulary is a JSON
+string. They are written atomically and carry the sha256 of their images and labels, so a
+damaged or tampered cache is detected (:class:`DatasetError`) and rebuilt by its loader.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from ..backend import get_array_module, to_device, to_numpy
+from ..checkpoint import read_npz, write_atomically
 from ..errors import DatasetError
 from .augment import augment_batch
 
@@ -36,6 +38,7 @@ __all__ = [
     "model_batches",
     "save_dataset_npz",
     "load_dataset_npz",
+    "dataset_sha256",
 ]
 
 #: Format version of the dataset ``.npz`` files written by :func:`save_dataset_npz`.
@@ -124,54 +127,76 @@ def cache_dir() -> Path:
     return path
 
 
+def dataset_sha256(images, labels: dict) -> str:
+    """sha256 over the images' bytes and every label (name, values): what a cache file must hold."""
+    h = hashlib.sha256(np.ascontiguousarray(images).data)
+    h.update(repr(tuple(np.shape(images))).encode())
+    for name in sorted(labels):
+        h.update(f"\n{name}\n".encode())
+        h.update(np.ascontiguousarray(labels[name], dtype=np.int64).data)
+    return h.hexdigest()
+
+
 def save_dataset_npz(path, ds: ImageDataset, meta: dict | None = None) -> Path:
-    """Write ``ds`` to ``path`` as an ``.npz`` (atomically: a temporary file, then a rename).
+    """Write ``ds`` to ``path`` as an ``.npz`` (atomically: a temporary file, fsync, a rename).
 
     Layout: ``images`` (N, H, W, 3) uint8; ``label.<name>`` (N,) int64 for each label;
-    ``meta_json``, a 0-d unicode array holding JSON ``{"format", "source", "vocab", "meta"}``.
-    Nothing in it needs pickle.
+    ``meta_json``, a 0-d unicode array holding JSON ``{"format", "source", "vocab", "meta",
+    "sha256"}`` (``sha256``: :func:`dataset_sha256` of the images and labels). Nothing in it
+    needs pickle. A full disk is a :class:`~minigan.errors.DiskFullError` naming the file.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    header = {"format": NPZ_FORMAT, "source": ds.source, "vocab": ds.vocab, "meta": meta or {}}
+    header = {"format": NPZ_FORMAT, "source": ds.source, "vocab": ds.vocab, "meta": meta or {},
+              "sha256": dataset_sha256(ds.images, ds.labels)}
     arrays = {"images": ds.images, "meta_json": np.array(json.dumps(header))}
     arrays.update({f"label.{name}": values for name, values in ds.labels.items()})
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; a cache file is an ordinary file
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path
+    return write_atomically(path, lambda f: np.savez(f, **arrays))
 
 
-def load_dataset_npz(path) -> tuple[ImageDataset, dict]:
+def load_dataset_npz(path, require_checksum: bool = False) -> tuple[ImageDataset, dict]:
     """Read an ``.npz`` written by :func:`save_dataset_npz`; return ``(dataset, meta)``.
 
-    Raises :class:`DatasetError` when the file is damaged or of another format.
+    Raises :class:`DatasetError` when the file is damaged (truncated, bytes changed: its sha256
+    no longer matches), of another format, or its header is not what this function writes.
+    Files written before the checksum existed (no ``sha256``) are read unchecked, unless
+    ``require_checksum`` (what the caches ask for: a cache without one is rebuilt).
     """
     path = Path(path)
+    arrays = read_npz(path, "dataset file", error=DatasetError)
+
+    def damaged(why):
+        return DatasetError(f"{path}: not a readable minigan dataset file ({why})")
+
+    raw = arrays.get("meta_json")
+    if raw is None or raw.shape != () or raw.dtype.kind != "U":
+        raise damaged("no JSON header")
     try:
-        with np.load(path, allow_pickle=False) as z:
-            header = json.loads(str(z["meta_json"][()]))
-            if header.get("format") != NPZ_FORMAT:
-                raise DatasetError(f"{path}: dataset format {header.get('format')}, expected {NPZ_FORMAT}")
-            images = z["images"]
-            labels = {k[len("label."):]: z[k] for k in z.files if k.startswith("label.")}
-    except DatasetError:
-        raise
-    except Exception as exc:  # zipfile.BadZipFile, KeyError, ValueError, OSError, JSON errors
-        raise DatasetError(f"{path}: not a readable minigan dataset file ({exc.__class__.__name__}: {exc})") from exc
-    ds = ImageDataset(images, labels, header["vocab"], source=header.get("source", ""), cache_path=path)
-    return ds, header.get("meta", {})
+        header = json.loads(str(raw[()]))
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise damaged(f"damaged header: {exc}") from exc
+    if not isinstance(header, dict):
+        raise damaged("the header is not a JSON object")
+    if header.get("format") != NPZ_FORMAT:
+        raise DatasetError(f"{path}: dataset format {header.get('format')}, expected {NPZ_FORMAT}")
+    vocab, meta = header.get("vocab", {}), header.get("meta", {})
+    if not (isinstance(vocab, dict) and all(isinstance(v, list) for v in vocab.values()) and isinstance(meta, dict)
+            and isinstance(header.get("source", ""), str)):
+        raise damaged("the header's vocab, meta or source has the wrong type")
+    images = arrays.get("images")
+    if images is None:
+        raise damaged("no images")
+    labels = {k[len("label."):]: v for k, v in arrays.items() if k.startswith("label.")}
+    if any(v.dtype.kind not in "iu" for v in labels.values()):
+        raise damaged("labels that are not integers")
+    if require_checksum and "sha256" not in header:
+        raise damaged("no sha256 to check it against")
+    if "sha256" in header and header["sha256"] != dataset_sha256(images, labels):
+        raise damaged("its images or labels do not match its sha256: changed since it was written")
+    try:
+        ds = ImageDataset(images, labels, vocab, source=header.get("source", ""), cache_path=path)
+    except ValueError as exc:
+        raise damaged(str(exc)) from exc
+    return ds, meta
 
 
 # ---------------------------------------------------------------------------------------------

@@ -13,18 +13,25 @@
   ``"haruka"``; ``"."`` for files at the top) becomes the label ``"folder"``: one subfolder per
   character gives character labels.
 - Unreadable or corrupt files are skipped with one warning that counts them and names the first
-  few; images over Pillow's decompression-bomb limit are skipped with a warning too. A missing
-  folder, or one with no readable image, raises :class:`minigan.errors.DatasetError`.
+  few; images over Pillow's decompression-bomb limit are skipped with a warning too. What cannot
+  be an image file at all (a broken symbolic link, a symbolic link loop, a name that is not valid
+  UTF-8, a subfolder that cannot be read, a symbolic link to a folder, which is not followed) is
+  skipped with one warning as well. A missing folder, or one with no readable image, raises
+  :class:`minigan.errors.DatasetError`.
 - The decoded icons are cached as ``.npz`` in the user cache folder (never in your folder), keyed
-  by the folder's path and its files' relative paths, sizes and modification times: change, add
-  or remove a file and the folder is read again.
+  by content: the sha256 of every image file's bytes and its relative path (and the decoding
+  options). Change, add, remove or rename a file and the folder is read again; touching a file
+  or copying the folder elsewhere does not. A cache file that is damaged or was changed (its own
+  sha256 no longer matches) is read around and rebuilt, with a warning.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import stat
 import warnings
 from pathlib import Path
 
@@ -32,40 +39,114 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from .dataset import ImageDataset, cache_dir, load_dataset_npz, save_dataset_npz
-from ..errors import DatasetError
+from ..errors import DatasetError, MiniganError
 
-__all__ = ["EXTENSIONS", "load_folder", "list_images", "folder_cache_path", "read_icon"]
+__all__ = ["EXTENSIONS", "load_folder", "list_images", "scan_images", "folder_cache_path", "read_icon"]
 
 #: File extensions read (lower case).
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")
 #: Images with more pixels than this are skipped (Pillow's decompression-bomb limit by default).
 MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
-#: Bump when the decoding changes: it is part of the cache key.
-FOLDER_VERSION = 1
+#: Bump when the decoding (or the cache key) changes: it is part of the cache key.
+FOLDER_VERSION = 2
 _NAMED = 5  # how many skipped files a warning names
 
 
 def list_images(folder) -> list[Path]:
     """The image files below ``folder`` (by extension, case-insensitive), sorted by their path
-    relative to ``folder``. Hidden files and folders (names starting with a dot) are left out."""
+    relative to ``folder``. Hidden files and folders (names starting with a dot) are left out, and
+    so is everything :func:`scan_images` skips (broken links, link loops, non-UTF-8 names...)."""
+    return scan_images(folder)[0]
+
+
+def _display(name: str) -> str:
+    """A path for a message, even when it is not valid UTF-8 (undecodable bytes as ``\\xNN``)."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
+def scan_images(folder) -> tuple[list[Path], list[tuple[str, str]]]:
+    """``(image files, skipped)`` below ``folder``: the files as :func:`list_images` returns them,
+    and ``(relative path, why)`` for every entry that looks like an image or a subfolder but
+    cannot be used: a broken symbolic link, a symbolic link loop, a file name that is not valid
+    UTF-8, a subfolder that cannot be read, a symbolic link to a folder (not followed), or
+    something that is not a regular file."""
     root = Path(folder)
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+    found, skipped = [], []
+
+    def rel(path) -> str:
+        return _display(os.path.relpath(path, root))
+
+    def walk_error(exc: OSError):
+        if os.path.abspath(exc.filename or root) == os.path.abspath(root):
+            raise DatasetError(f"cannot read the image folder {root}: {exc.strerror or exc}")
+        skipped.append((rel(exc.filename) + "/", f"folder cannot be read: {exc.strerror or exc}"))
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=walk_error):
+        keep = []
+        for d in sorted(dirnames):
+            if d.startswith("."):
+                continue
+            path = os.path.join(dirpath, d)
+            if not _utf8(d):
+                skipped.append((rel(path) + "/", "folder name is not valid UTF-8"))
+            elif os.path.islink(path):
+                skipped.append((rel(path) + "/", "symbolic link to a folder, not followed"))
+            else:
+                keep.append(d)
+        dirnames[:] = keep
         for name in filenames:
-            if not name.startswith(".") and name.lower().endswith(EXTENSIONS):
-                found.append(Path(dirpath) / name)
-    return sorted(found, key=lambda p: p.relative_to(root).as_posix())
+            if name.startswith(".") or not name.lower().endswith(EXTENSIONS):
+                continue
+            path = os.path.join(dirpath, name)
+            if not _utf8(name):
+                skipped.append((rel(path), "file name is not valid UTF-8"))
+                continue
+            try:
+                st = os.stat(path)  # follows symbolic links
+            except OSError as exc:
+                if os.path.islink(path):
+                    why = "symbolic link loop" if exc.errno == errno.ELOOP else "broken symbolic link"
+                else:
+                    why = exc.strerror or exc.__class__.__name__
+                skipped.append((rel(path), why))
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                skipped.append((rel(path), "not a regular file"))
+                continue
+            found.append(Path(path))
+    found.sort(key=lambda p: p.relative_to(root).as_posix())
+    return found, skipped
 
 
-def _fingerprint(root: Path, files: list[Path], size: int, background) -> str:
-    """sha256 over the folder path, each file's relative path, size and mtime, and the options."""
+def _utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")  # os.walk decodes undecodable bytes as lone surrogates, which fail here
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _file_sha256(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _fingerprint(root: Path, files: list[Path], size: int, background) -> tuple[str, list[tuple[str, str]]]:
+    """``(cache key, unreadable)``: sha256 over the decoding options and each file's relative
+    path and sha256 (so the key follows content, not mtimes); files that cannot be opened for
+    reading are left out and returned as ``(relative path, why)``."""
     h = hashlib.sha256()
-    h.update(json.dumps([FOLDER_VERSION, str(root.resolve()), size, list(background)]).encode())
+    h.update(json.dumps([FOLDER_VERSION, size, list(background)]).encode())
+    unreadable = []
     for path in files:
-        st = path.stat()
-        h.update(f"\n{path.relative_to(root).as_posix()}\t{st.st_size}\t{st.st_mtime_ns}".encode())
-    return h.hexdigest()
+        name = path.relative_to(root).as_posix()
+        try:
+            digest = _file_sha256(path)
+        except OSError as exc:
+            unreadable.append((name, exc.strerror or exc.__class__.__name__))
+            continue
+        h.update(f"\n{name}\t{digest}".encode())
+    return h.hexdigest(), unreadable
 
 
 def folder_cache_path(fingerprint: str) -> Path:
@@ -115,10 +196,10 @@ class _TooLarge(Exception):
     pass
 
 
-def _skipped_message(kind: str, skipped: list[tuple[str, str]], folder) -> str:
+def _skipped_message(kind: str, skipped: list[tuple[str, str]], folder, noun=("file", "files")) -> str:
     named = "; ".join(f"{p} ({why})" for p, why in skipped[:_NAMED])
     more = f"; and {len(skipped) - _NAMED} more" if len(skipped) > _NAMED else ""
-    return f"skipped {len(skipped)} {kind} file{'s' if len(skipped) != 1 else ''} in {folder}: {named}{more}"
+    return f"skipped {len(skipped)} {kind} {noun[len(skipped) != 1]} in {folder}: {named}{more}"
 
 
 def load_folder(folder, size: int = 64, background=(255, 255, 255), cache: bool = True) -> ImageDataset:
@@ -137,21 +218,32 @@ def load_folder(folder, size: int = 64, background=(255, 255, 255), cache: bool 
         raise DatasetError(f"image folder {str(folder)!r} does not exist")
     if not root.is_dir():
         raise DatasetError(f"{str(folder)!r} is not a folder (give a folder of images, or 'idols')")
-    files = list_images(root)
-    wanted = ", ".join(EXTENSIONS)
+    files, unusable = scan_images(root)
+    if unusable:
+        warnings.warn(_skipped_message("unusable", unusable, root, ("entry", "entries")), stacklevel=2)
+    wanted, n_found = ", ".join(EXTENSIONS), len(files)
     if not files:
         raise DatasetError(f"no images found in {root} (looked for {wanted}, in subfolders too)")
     background = tuple(int(v) for v in background)
-    path = None
+    path, key, bad, large = None, None, [], []
     if cache:
-        path = folder_cache_path(_fingerprint(root, files, size, background))
+        key, bad = _fingerprint(root, files, size, background)
+        path = folder_cache_path(key)
         if path.exists():
             try:
-                ds, _ = load_dataset_npz(path)
+                ds, meta = load_dataset_npz(path, require_checksum=True)
+                if meta.get("key") != key:
+                    raise DatasetError(f"{path} is the cache of other files")
+                if bad:
+                    warnings.warn(_skipped_message("unreadable", bad, root), stacklevel=2)
+                ds.source, ds.cache_path = str(root), path  # the key is the content: the folder may have moved
                 return ds
-            except DatasetError:
-                pass  # damaged cache: read the folder again
-    images, rel_dirs, bad, large = [], [], [], []
+            except DatasetError as exc:  # damaged or changed: read the folder again, and rewrite the cache
+                warnings.warn(f"the cache {path} of {root} cannot be used ({exc}); reading the folder again",
+                              stacklevel=2)
+        unreadable = {name for name, _ in bad}
+        files = [f for f in files if f.relative_to(root).as_posix() not in unreadable]
+    images, rel_dirs = [], []
     for file in files:
         rel = file.relative_to(root)
         try:
@@ -170,8 +262,8 @@ def load_folder(folder, size: int = 64, background=(255, 255, 255), cache: bool 
     if bad:
         warnings.warn(_skipped_message("unreadable", bad, root), stacklevel=2)
     if not images:
-        raise DatasetError(f"no readable images in {root} ({len(files)} file(s) with extensions {wanted} "
-                           "could not be read)")
+        raise DatasetError(f"no readable images in {root} ({n_found} file(s) with "
+                           f"extensions {wanted} could not be read)")
     labels, vocab = {}, {}
     if any(d != "." for d in rel_dirs):
         vocab["folder"] = sorted(set(rel_dirs))
@@ -179,7 +271,10 @@ def load_folder(folder, size: int = 64, background=(255, 255, 255), cache: bool 
         labels["folder"] = np.array([index[d] for d in rel_dirs], np.int64)  # (N,)
     ds = ImageDataset(np.stack(images), labels, vocab, source=str(root))  # images (N, size, size, 3)
     if cache:
-        save_dataset_npz(path, ds, meta={"folder": str(root.resolve()), "files": len(files),
-                                         "skipped": len(bad) + len(large)})
-        ds.cache_path = path
+        try:
+            save_dataset_npz(path, ds, meta={"key": key, "folder": str(root.resolve()), "files": len(files),
+                                             "skipped": len(bad) + len(large)})
+            ds.cache_path = path
+        except MiniganError as exc:  # a cache is a convenience: a full disk must not stop the work
+            warnings.warn(f"could not write the cache of {root}: {exc}", stacklevel=2)
     return ds
