@@ -7,7 +7,7 @@ message and exits with status 2. Anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
-__all__ = ["MiniganError", "DeviceError", "DatasetError", "CheckpointError", "TrainingDiverged", "DiskFullError"]
+__all__ = ["MiniganError", "SettingsError", "DeviceError", "DatasetError", "CheckpointError", "TrainingDiverged", "DiskFullError"]
 
 
 class MiniganError(Exception):
@@ -53,3 +53,16 @@ class TrainingDiverged(MiniganError, FloatingPointError):
 class DiskFullError(MiniganError, OSError):
     """A file could not be written because the disk (or the user's quota) is full; the message
     names the file, and the previous version of it is unchanged."""
+
+
+class SettingsError(MiniganError, ValueError):
+    """Several settings out of range at once: ``problems`` is a list of ``(argument, what is
+    wrong)``. The library's message names the arguments (``lr_g must be ...``), the command
+    line's the options (``--lr-g must be ...``)."""
+
+    def __init__(self, what: str, problems):
+        self.what, self.problems = what, [(str(a), str(t)) for a, t in problems]
+        super().__init__(f"{what}: " + "; ".join(f"{a} {t}" for a, t in self.problems))
+
+    def for_command_line(self) -> str:
+        return f"{self.what}: " + "; ".join(f"--{a.replace('_', '-')} {t}" for a, t in self.problems)

@@ -41,7 +41,6 @@ import math
 import signal
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -50,139 +49,19 @@ from . import __version__, optim
 from .backend import get_array_module, get_cupy, normalize_device, to_device, to_numpy
 from .checkpoint import (load_checkpoint, load_model_arrays, model_arrays, remove_stale_temp_files, save_checkpoint,
                          write_atomically, write_text_atomically)
-from .data import augment_batch, augment_options, load_dataset, to_model_input
+from .config import TrainConfig, is_int
+from .data import augment_batch, load_dataset, to_model_input
 from .errors import CheckpointError, DatasetError, MiniganError, TrainingDiverged
 from .gan import train_step
 from .models.dcgan import Discriminator, Generator, num_blocks
 from .nn import DiffAugment
 from .progress import ProgressBar, format_duration
-from .sampling import NOISE_KINDS, generate, most_real, noise
+from .sampling import generate, most_real, noise
 from .viz import captioned_grid, line_plot, save_gif, save_grid
 
-__all__ = ["TrainConfig", "Trainer"]
+__all__ = ["TrainConfig", "Trainer"]  # TrainConfig lives in minigan.config
 
 _LOGGED = ("loss_d", "loss_g", "d_real", "d_fake", "d_fake_g")  # StepResult fields written to the log
-
-#: The allowed range of every integer setting, ``[low, high]``: wide enough for any real run,
-#: narrow enough that a typo (an extra zero, a negative) is caught before it costs memory or hours.
-INT_RANGES = {
-    "limit": (0, 10**9),
-    "epochs": (0, 100_000),
-    "batch_size": (1, 4096),
-    "nz": (1, 4096),
-    "ngf": (1, 1024),
-    "ndf": (1, 1024),
-    "seed": (0, 2**63 - 1),
-    "log_every": (1, 1_000_000),
-    "first_epoch_samples": (0, 1000),
-    "save_every": (1, 100_000),
-    "keep_epochs": (0, 100_000),
-    "fooled_n": (1, 10_000),
-}
-#: The allowed range of every real-valued setting: ``(low, high, brackets)``, "(]" = low < x <= high.
-FLOAT_RANGES = {
-    "lr_g": (0, 1, "(]"),
-    "lr_d": (0, 1, "(]"),
-    "beta1": (0, 1, "[)"),
-    "beta2": (0, 1, "[)"),
-    "real_label": (0, 1, "(]"),
-}
-
-
-def _is_bool(value) -> bool:
-    return isinstance(value, (bool, np.bool_))
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, (int, np.integer)) and not _is_bool(value)
-
-
-@dataclass
-class TrainConfig:
-    """Every setting of a training run. The defaults train good idols on the built-in set."""
-
-    name: str = field(default="idols", metadata={"help": "run name: outputs go to OUT/NAME"})
-    out: str = field(default="runs", metadata={"help": "folder that holds the runs"})
-    data: str = field(default="idols", metadata={"help": "'idols' (the built-in set), 'idols:SEED', or a folder of images"})
-    limit: int = field(default=0, metadata={"help": "train on only the first N images (0: all); for quick trials"})
-    epochs: int = field(default=60, metadata={"help": "passes over the data (60 x 69 steps on the idol set); 0 saves "
-                                                       "the untrained models, a baseline for evaluate"})
-    batch_size: int = field(default=64, metadata={"help": "images per step"})
-    lr_g: float = field(default=2e-4, metadata={"help": "generator learning rate (Adam)"})
-    lr_d: float = field(default=2e-4, metadata={"help": "discriminator learning rate (Adam)"})
-    beta1: float = field(default=0.5, metadata={"help": "Adam beta1 (DCGAN: 0.5)"})
-    beta2: float = field(default=0.999, metadata={"help": "Adam beta2"})
-    nz: int = field(default=100, metadata={"help": "noise dimensions"})
-    ngf: int = field(default=64, metadata={"help": "generator width (channels of its last hidden layer)"})
-    ndf: int = field(default=64, metadata={"help": "discriminator width (channels of its first layer)"})
-    noise: str = field(default="gaussian", metadata={"help": "noise distribution: gaussian or uniform"})
-    real_label: float = field(default=0.9, metadata={"help": "target for real images; 0.9 = one-sided label smoothing, 1 = none"})
-    diffaugment: str = field(default="color,translation,cutout", metadata={
-        "help": "DiffAugment of every image D sees (comma list of color,translation,cutout; 'none' to disable)"})
-    augment: str = field(default="light", metadata={
-        "help": "augmentation of real images only: none, light (small zoom, rotation, flips), blog (zoom 1-1.2, rotation 15 deg), or zoom=1:1.2,rotate=10,flip=1"})
-    seed: int = field(default=0, metadata={"help": "seed of everything random: weights, data order, noise, augmentation"})
-    device: str = field(default="cpu", metadata={"help": "cpu or gpu (needs CuPy)"})
-    log_every: int = field(default=10, metadata={"help": "steps between logged (and checked) losses"})
-    first_epoch_samples: int = field(default=4, metadata={"help": "extra sample grids during the first epoch"})
-    save_every: int = field(default=5, metadata={"help": "save both models' weights every N epochs (and after the last)"})
-    keep_epochs: int = field(default=0, metadata={"help": "keep only the newest N per-epoch checkpoints (0: keep all)"})
-    fooled_n: int = field(default=512, metadata={"help": "samples scored by D for fooled.png"})
-
-    def validate(self) -> "TrainConfig":
-        """Check every setting's type and range; raise MiniganError naming each offending option
-        and its allowed range (all problems at once). NaN, infinity and absurd sizes are refused
-        here, before any work: a learning rate of ``inf`` would otherwise train a model of NaNs."""
-        problems = []
-        for name, (lo, hi) in INT_RANGES.items():
-            value = getattr(self, name)
-            flag = "--" + name.replace("_", "-")
-            if name == "epochs" and _is_int(value) and value < 0:
-                problems.append("--epochs cannot be negative (0 saves the untrained models)")
-            elif not (_is_int(value) and lo <= value <= hi):
-                problems.append(f"{flag} must be an integer in [{lo}, {hi}], got {value!r}")
-        for name, (lo, hi, brackets) in FLOAT_RANGES.items():
-            value = getattr(self, name)
-            flag = "--" + name.replace("_", "-")
-            try:
-                number = isinstance(value, (int, float, np.integer, np.floating)) and not _is_bool(value)
-                number = number and math.isfinite(value)
-            except OverflowError:  # an integer too large for a float
-                number = False
-            above = number and (value > lo if brackets[0] == "(" else value >= lo)
-            below = number and (value < hi if brackets[1] == ")" else value <= hi)
-            if not (number and above and below):
-                problems.append(f"{flag} must be a finite number in {brackets[0]}{lo}, {hi}{brackets[1]}, got {value!r}")
-        for name in ("name", "out", "data", "noise", "diffaugment", "augment", "device"):
-            if not isinstance(getattr(self, name), str):
-                problems.append(f"--{name} must be a string, got {getattr(self, name)!r}")
-        if isinstance(self.name, str) and (self.name in ("", ".", "..") or "/" in self.name or "\\" in self.name
-                                           or "\0" in self.name):
-            problems.append(f"--name must be a plain folder name (no slashes, not empty, '.' or '..'), got {self.name!r}")
-        if isinstance(self.noise, str) and self.noise not in NOISE_KINDS:
-            problems.append(f"--noise must be one of {', '.join(NOISE_KINDS)}")
-        for name, check in (("device", lambda: normalize_device(self.device)),
-                            ("diffaugment", lambda: DiffAugment(self._diffaugment_policy())),
-                            ("augment", self.augment_options)):
-            if isinstance(getattr(self, name), str):
-                try:
-                    check()
-                except ValueError as exc:
-                    problems.append(str(exc))
-        if problems:
-            raise MiniganError("bad training settings: " + "; ".join(problems))
-        return self
-
-    def _diffaugment_policy(self) -> str:
-        return "" if self.diffaugment.strip().lower() in ("", "none", "off") else self.diffaugment
-
-    def augment_options(self):
-        return augment_options(self.augment)
-
-    @property
-    def run_dir(self) -> Path:
-        return Path(self.out) / self.name
-
 
 class _NamedBuffer(io.BytesIO):
     """An in-memory file with a name: Pillow picks the format from it (``"grid.png"``)."""
@@ -194,7 +73,7 @@ class _NamedBuffer(io.BytesIO):
 
 def _only_ints(state: dict) -> bool:
     """Whether every value of a (nested) random-generator state dict is an integer (or its name)."""
-    return all(_only_ints(v) if isinstance(v, dict) else (_is_int(v) or (k == "bit_generator" and isinstance(v, str)))
+    return all(_only_ints(v) if isinstance(v, dict) else (is_int(v) or (k == "bit_generator" and isinstance(v, str)))
                for k, v in state.items())
 
 
@@ -518,7 +397,7 @@ class Trainer:
                 except (json.JSONDecodeError, RecursionError):
                     damaged += 1
                     continue
-                if not (isinstance(record, dict) and _is_int(record.get("step"))):
+                if not (isinstance(record, dict) and is_int(record.get("step"))):
                     damaged += 1
                 elif record["step"] > self.step:
                     dropped += 1

@@ -160,7 +160,7 @@ def test_augment_options():
     assert augment_options("blog") == AUGMENT_PRESETS["blog"]
     assert augment_options("zoom=1.0:1.3,rotate=10,flip=1") == {"zoom": (1.0, 1.3), "rotate": 10.0, "flip": True}
     assert augment_options("rotate=5,border=reflect")["border"] == "reflect"
-    with pytest.raises(ValueError, match="--augment"):
+    with pytest.raises(ValueError, match="augment"):
         augment_options("sideways")
     for preset in AUGMENT_PRESETS.values():
         if preset:

@@ -130,7 +130,7 @@ def test_preview_command_on_a_folder(tmp_path, capsys):
                           "--augment", "light", "--colors", "64"]) == 0
     with Image.open(tmp_path / "out" / "sheet_augment.png") as page:
         assert page.mode == "P"  # --colors writes palette images
-    with pytest.raises(DatasetError, match="--augment"):
+    with pytest.raises(DatasetError, match="augment 'sideways': use one of"):
         dataset_command.main(["preview", "--data", str(folder), "--out", str(out), "--augment", "sideways"])
 
 

@@ -27,7 +27,8 @@ from minigan.checkpoint import (load_checkpoint, load_generator, remove_stale_te
                                 write_atomically, write_text_atomically)
 from minigan.data import load_folder
 from minigan.errors import CheckpointError, DatasetError, DiskFullError, MiniganError, TrainingDiverged
-from minigan.train import FLOAT_RANGES, INT_RANGES, TrainConfig, Trainer
+from minigan.config import FLOAT_RANGES, INT_RANGES, TrainConfig
+from minigan.train import Trainer
 
 from .test_train import assert_same_weights, tiny_config, weights
 
@@ -61,39 +62,42 @@ def without_seconds(records):
 # -- 1. settings, divergence, and never a non-finite checkpoint -----------------------------------
 
 BAD_SETTINGS = [
-    ("lr_g", float("inf"), r"--lr-g must be a finite number in \(0, 1\], got inf"),
-    ("lr_g", float("nan"), r"--lr-g must be a finite number in \(0, 1\], got nan"),
-    ("lr_d", 1e16, r"--lr-d must be a finite number in \(0, 1\], got 1e\+16"),
-    ("lr_d", 0.0, r"--lr-d must be a finite number in \(0, 1\]"),
-    ("lr_g", -2e-4, r"--lr-g must be a finite number in \(0, 1\]"),
-    ("beta1", 1.0, r"--beta1 must be a finite number in \[0, 1\), got 1.0"),
-    ("beta2", float("-inf"), r"--beta2 must be a finite number in \[0, 1\)"),
-    ("real_label", float("nan"), r"--real-label must be a finite number in \(0, 1\]"),
-    ("real_label", "0.9", r"--real-label must be a finite number in \(0, 1\], got '0.9'"),
-    ("batch_size", 10**7, r"--batch-size must be an integer in \[1, 4096\], got 10000000"),
-    ("batch_size", True, r"--batch-size must be an integer in \[1, 4096\], got True"),
-    ("nz", 0, r"--nz must be an integer in \[1, 4096\]"),
-    ("ngf", 10**6, r"--ngf must be an integer in \[1, 1024\]"),
-    ("ndf", 2.5, r"--ndf must be an integer in \[1, 1024\], got 2.5"),
-    ("epochs", -1, r"--epochs cannot be negative"),
-    ("epochs", 10**9, r"--epochs must be an integer in \[0, 100000\]"),
-    ("seed", -1, r"--seed must be an integer in \[0, 9223372036854775807\]"),
-    ("log_every", 0, r"--log-every must be an integer in \[1, 1000000\]"),
-    ("save_every", 0, r"--save-every must be an integer in \[1, 100000\]"),
-    ("keep_epochs", -3, r"--keep-epochs must be an integer in \[0, 100000\]"),
-    ("limit", -1, r"--limit must be an integer in \[0, 1000000000\]"),
-    ("fooled_n", 10**8, r"--fooled-n must be an integer in \[1, 10000\]"),
-    ("first_epoch_samples", -1, r"--first-epoch-samples must be an integer in \[0, 1000\]"),
-    ("name", "../elsewhere", r"--name must be a plain folder name"),
-    ("name", "", r"--name must be a plain folder name"),
-    ("device", 0, r"--device must be a string"),
-    ("lr_g", 10**400, r"--lr-g must be a finite number in \(0, 1\]"),
+    ("lr_g", float("inf"), r"lr_g must be a finite number in \(0, 1\], got inf"),
+    ("lr_g", float("nan"), r"lr_g must be a finite number in \(0, 1\], got nan"),
+    ("lr_d", 1e16, r"lr_d must be a finite number in \(0, 1\], got 1e\+16"),
+    ("lr_d", 0.0, r"lr_d must be a finite number in \(0, 1\]"),
+    ("lr_g", -2e-4, r"lr_g must be a finite number in \(0, 1\]"),
+    ("beta1", 1.0, r"beta1 must be a finite number in \[0, 1\), got 1.0"),
+    ("beta2", float("-inf"), r"beta2 must be a finite number in \[0, 1\)"),
+    ("real_label", float("nan"), r"real_label must be a finite number in \(0, 1\]"),
+    ("real_label", "0.9", r"real_label must be a finite number in \(0, 1\], got '0.9'"),
+    ("batch_size", 10**7, r"batch_size must be an integer in \[1, 4096\], got 10000000"),
+    ("batch_size", True, r"batch_size must be an integer in \[1, 4096\], got True"),
+    ("nz", 0, r"nz must be an integer in \[1, 4096\]"),
+    ("ngf", 10**6, r"ngf must be an integer in \[1, 1024\]"),
+    ("ndf", 2.5, r"ndf must be an integer in \[1, 1024\], got 2.5"),
+    ("epochs", -1, r"epochs cannot be negative"),
+    ("epochs", 10**9, r"epochs must be an integer in \[0, 100000\]"),
+    ("seed", -1, r"seed must be an integer in \[0, 9223372036854775807\]"),
+    ("log_every", 0, r"log_every must be an integer in \[1, 1000000\]"),
+    ("save_every", 0, r"save_every must be an integer in \[1, 100000\]"),
+    ("keep_epochs", -3, r"keep_epochs must be an integer in \[0, 100000\]"),
+    ("limit", -1, r"limit must be an integer in \[0, 1000000000\]"),
+    ("fooled_n", 10**8, r"fooled_n must be an integer in \[1, 10000\]"),
+    ("first_epoch_samples", -1, r"first_epoch_samples must be an integer in \[0, 1000\]"),
+    ("name", "../elsewhere", r"name must be a plain folder name"),
+    ("name", "", r"name must be a plain folder name"),
+    ("device", 0, r"device must be a string"),
+    ("lr_g", 10**400, r"lr_g must be a finite number in \(0, 1\]"),
 ]
 
 
 def test_every_problem_is_reported_at_once():
-    with pytest.raises(MiniganError, match=r"--lr-g must be a finite number in \(0, 1\], got inf; unknown DiffAugment"):
+    with pytest.raises(MiniganError, match=r"lr_g must be a finite number in \(0, 1\], got inf; diffaugment is not "
+                                           r"valid: unknown DiffAugment") as info:
         TrainConfig(lr_g=float("inf"), diffaugment="color,blur").validate()
+    assert info.value.for_command_line().startswith("bad training settings: --lr-g must be a finite number")
+    assert "; --diffaugment is not valid" in info.value.for_command_line()
 
 
 @pytest.mark.parametrize("field,value,message", BAD_SETTINGS)

@@ -155,7 +155,7 @@ def test_unwritable_output_is_an_error_before_training(tmp_path, tiny_idols):
 
 
 def test_bad_settings_are_reported_together(tmp_path):
-    with pytest.raises(MiniganError, match=r"--epochs cannot be negative.*--noise must be one of"):
+    with pytest.raises(MiniganError, match=r"epochs cannot be negative.*noise must be one of"):
         TrainConfig(epochs=-1, noise="pink").validate()
     with pytest.raises(MiniganError, match="unknown DiffAugment"):
         TrainConfig(diffaugment="color,blur").validate()

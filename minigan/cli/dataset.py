@@ -75,7 +75,7 @@ def _augment_page(images: np.ndarray, name: str, out: Path, args):
     try:
         options = augment_options(args.augment)
     except ValueError as exc:
-        raise DatasetError(str(exc)) from None
+        raise DatasetError(str(exc), argument="augment") from None
     rng = np.random.default_rng(args.seed)
     x = to_model_input(images)  # (n, 3, 64, 64) float32
     y = augment_batch(x, rng, **options) if options else x

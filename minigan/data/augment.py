@@ -273,6 +273,6 @@ def augment_options(spec) -> dict | None:
             else:
                 raise ValueError
     except ValueError:
-        raise ValueError(f"--augment {spec!r}: use one of {', '.join(AUGMENT_PRESETS)} or settings like "
+        raise ValueError(f"augment {spec!r}: use one of {', '.join(AUGMENT_PRESETS)} or settings like "
                          "'zoom=1.0:1.2,rotate=10,flip=1'") from None
     return options
