@@ -13,12 +13,7 @@ from minigan.data.idols import ATTRIBUTES, IDOLS_VERSION, VOCAB, generate_idols,
 from minigan.errors import DatasetError
 
 
-@pytest.fixture(autouse=True)
-def cache(tmp_path, monkeypatch):
-    """Every test gets its own cache folder: never the real one in the home directory."""
-    path = tmp_path / "cache"
-    monkeypatch.setenv("MINIGAN_CACHE", str(path))
-    return path
+pytestmark = pytest.mark.usefixtures("cache")  # a cache folder of its own for every test (conftest)
 
 
 def sha(ds: ImageDataset) -> str:

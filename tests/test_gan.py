@@ -10,7 +10,7 @@ from minigan.backend import get_array_module, to_device, to_numpy
 from minigan.gan import train_step
 from minigan.models.dcgan import Discriminator, Generator
 
-from .conftest import DEVICES
+from .cases import DEVICES
 from .helpers import assert_gradients
 
 PALETTE = np.array([[1, -1, -1], [-1, 1, -1], [-1, -1, 1], [1, 1, -1]], np.float32)

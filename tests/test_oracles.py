@@ -12,7 +12,7 @@ from minigan import nn, optim
 from minigan.backend import to_device, to_numpy
 from minigan.kernels import reference
 
-from .conftest import DEVICES
+from .cases import DEVICES
 
 
 def direct_conv2d(x, W, stride, padding):
