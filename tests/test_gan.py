@@ -76,6 +76,7 @@ def test_train_step_updates_both_networks_and_reports(device, rng):
     assert all(layer.requires_grad for _, layer in D.named_layers())  # restored after G's step
 
 
+@pytest.mark.slow
 def test_a_small_gan_learns_coloured_squares():
     """800 steps on the toy set: losses behave like a GAN's and G's images approach the data."""
     rng = np.random.default_rng(0)
