@@ -45,14 +45,14 @@ class LayerCase:
     name: str
     make: Callable[[], nn.Layer]
     shape: tuple
-    elementwise: bool = False  # an activation or reshape: no parameters, works on any shape
+    kind: str = ""  # for the activations and reshapes (no parameters, any shape): which one
 
     def __repr__(self) -> str:
         return self.name
 
 
 def _elementwise(name, make, shapes):
-    return [LayerCase(f"{name}-{len(shape)}d", make, shape, elementwise=True) for shape in shapes]
+    return [LayerCase(f"{name}-{len(shape)}d", make, shape, kind=name) for shape in shapes]
 
 
 #: One of each layer of minigan.nn, with the variants the networks use (bias-free DCGAN blocks,
@@ -78,7 +78,7 @@ LAYERS = [
 ]
 
 #: The activations and reshapes of LAYERS.
-ELEMENTWISE_LAYERS = [case for case in LAYERS if case.elementwise]
+ELEMENTWISE_LAYERS = [case for case in LAYERS if case.kind]
 
 
 def tiny_train_config(out, **overrides):

@@ -14,6 +14,8 @@ torch = pytest.importorskip("torch")
 from minigan import nn, optim  # noqa: E402
 from minigan.models.dcgan import Discriminator, Generator  # noqa: E402
 
+from .cases import ELEMENTWISE_LAYERS  # noqa: E402
+
 pytestmark = pytest.mark.torch
 torch.set_default_dtype(torch.float64)
 
@@ -72,11 +74,15 @@ def test_batchnorm2d_train_then_eval(rng):
     compare(layer, tlayer, rng.standard_normal((2, 4, 3, 3)), rng)
 
 
-@pytest.mark.parametrize("pair", [(nn.ReLU(), torch.nn.ReLU()), (nn.LeakyReLU(0.2), torch.nn.LeakyReLU(0.2)),
-                                  (nn.Tanh(), torch.nn.Tanh()), (nn.Sigmoid(), torch.nn.Sigmoid()),
-                                  (nn.Flatten(), torch.nn.Flatten())], ids=lambda p: type(p[0]).__name__)
-def test_activations(pair, rng):
-    compare(*pair, rng.standard_normal((3, 2, 4, 4)) * 3, rng)
+#: torch.nn's twin of each activation and reshape of tests/cases.py
+TORCH_TWINS = {"relu": torch.nn.ReLU, "leaky": torch.nn.LeakyReLU, "leaky0.2": lambda: torch.nn.LeakyReLU(0.2),
+               "tanh": torch.nn.Tanh, "sigmoid": torch.nn.Sigmoid, "flatten": torch.nn.Flatten,
+               "reshape": lambda: torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Unflatten(1, (6, 2)))}
+
+
+@pytest.mark.parametrize("case", ELEMENTWISE_LAYERS, ids=repr)
+def test_activations_and_reshapes(case, rng):
+    compare(case.make(), TORCH_TWINS[case.kind](), rng.standard_normal(case.shape) * 3, rng)
 
 
 def test_linear(rng):

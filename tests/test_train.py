@@ -84,26 +84,32 @@ def test_epoch_weights_every_n_epochs_and_a_short_gif(tmp_path, tiny_idols):
     assert Image.open(tmp_path / "run" / "progress.gif").n_frames == 3  # 6 grids, 3 kept: first, middle, last
 
 
-def test_resume_continues_bit_identically(tmp_path, tiny_idols):
+@pytest.fixture(scope="module")
+def straight_run(tmp_path_factory, tiny_idols):
+    """The tiny run's two epochs in one go, the run the resumed ones must equal: its folder and
+    its final weights."""
+    out = tmp_path_factory.mktemp("straight")
+    trainer = Trainer(tiny_train_config(out), dataset=tiny_idols)
+    trainer.run()
+    return out / "run", weights(trainer)
+
+
+def test_resume_continues_bit_identically(tmp_path, tiny_idols, straight_run):
     """2 epochs in one go == 1 epoch, resume, 1 more epoch (on the CPU, same bits)."""
-    straight = Trainer(tiny_train_config(tmp_path / "a"), dataset=tiny_idols)
-    straight.run()
+    straight_dir, straight_weights = straight_run
     first = Trainer(tiny_train_config(tmp_path / "b", epochs=1), dataset=tiny_idols)
     first.run()
     resumed = Trainer(resume=tmp_path / "b" / "run", overrides={"epochs": 2}, dataset=tiny_idols)
     assert resumed.epoch == 1 and resumed.step == 4
     resumed.run()
-    assert_same_weights(weights(straight), weights(resumed))
-    a = load_checkpoint(tmp_path / "a" / "run" / "checkpoints" / "last.npz")[0]
+    assert_same_weights(straight_weights, weights(resumed))
+    a = load_checkpoint(straight_dir / "checkpoints" / "last.npz")[0]
     b = load_checkpoint(tmp_path / "b" / "run" / "checkpoints" / "last.npz")[0]
     for key in ("opt_g/0.W/m", "opt_d/0.W/v", "fixed_noise"):
         np.testing.assert_array_equal(a[key], b[key])
 
 
-def test_ctrl_c_saves_mid_epoch_and_resumes_exactly(tmp_path, tiny_idols, monkeypatch):
-    straight = Trainer(tiny_train_config(tmp_path / "a"), dataset=tiny_idols)
-    straight.run()
-
+def test_ctrl_c_saves_mid_epoch_and_resumes_exactly(tmp_path, tiny_idols, monkeypatch, straight_run):
     real_step, calls = train_module.train_step, []
 
     def step_then_ctrl_c(*args, **kwargs):
@@ -121,7 +127,7 @@ def test_ctrl_c_saves_mid_epoch_and_resumes_exactly(tmp_path, tiny_idols, monkey
     resumed = Trainer(resume=tmp_path / "b" / "run", dataset=tiny_idols)
     assert (resumed.epoch, resumed.batch_in_epoch) == (0, 3)
     resumed.run()
-    assert_same_weights(weights(straight), weights(resumed))
+    assert_same_weights(straight_run[1], weights(resumed))
 
 
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_checkpoint(tmp_path, tiny_idols):
