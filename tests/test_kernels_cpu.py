@@ -60,8 +60,9 @@ def test_a_device_name_asks_which_module_its_arrays_get():
         assert gpu_module.__name__ in ("minigan.kernels.gpu", "minigan.kernels.reference")
         with kernels.use_kernels("reference"):
             assert kernels.backend_for("gpu") is reference
-    with pytest.raises(ValueError, match="use 'cpu' or 'gpu'"):
-        kernels.backend_for("tpu")
+    for mode in ("auto", "reference"):  # a wrong name is an error in either mode
+        with kernels.use_kernels(mode), pytest.raises(ValueError, match="use 'cpu' or 'gpu'"):
+            kernels.backend_for("tpu")
 
 
 def test_use_kernel_module_routes_every_kernel_whatever_the_mode_and_restores_the_choice(rng):

@@ -105,11 +105,11 @@ def backend_for(x):
     ``x`` is an array, or a device name (``"cpu"`` or ``"gpu"``): ``backend_for("gpu")`` is
     the module CuPy arrays would get, which is the reference where CuPy cannot be imported.
     """
+    on_cpu = normalize_device(x) == "cpu" if isinstance(x, str) else get_array_module(x).__name__ == "numpy"
     if _override is not None:
         return _override
     if _mode == "reference":
         return reference
-    on_cpu = normalize_device(x) == "cpu" if isinstance(x, str) else get_array_module(x).__name__ == "numpy"
     module = _load("cpu" if on_cpu else "gpu")
     return module if module is not None else reference
 
