@@ -192,7 +192,8 @@ def test_checkpoints_hold_no_pickle(tmp_path, tiny_idols):
         assert all(data[k].dtype != object for k in data.files)
 
 
-def test_command_line_train_and_sample(tmp_path, tiny_idols, monkeypatch, capsys):
+@pytest.mark.usefixtures("cache")  # the folder's images are cached in a folder of the test's own
+def test_command_line_train_and_sample(tmp_path, tiny_idols, capsys):
     """`python -m minigan train` and `sample` end to end (a folder of PNGs as the data)."""
     from PIL import Image
 
@@ -202,7 +203,6 @@ def test_command_line_train_and_sample(tmp_path, tiny_idols, monkeypatch, capsys
     data.mkdir()
     for i, image in enumerate(tiny_idols.images[:16]):
         Image.fromarray(image).resize((64, 64)).save(data / f"{i}.png")
-    monkeypatch.setenv("MINIGAN_CACHE", str(tmp_path / "cache"))
     args = ["--out", str(tmp_path / "runs"), "--name", "cli", "--data", str(data), "--epochs", "1",
             "--batch-size", "8", "--ngf", "4", "--ndf", "4", "--nz", "8", "--fooled-n", "8"]
     assert main(["train", *args]) == 0
