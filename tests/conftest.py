@@ -1,28 +1,47 @@
-"""Shared fixtures: devices (CPU always; GPU when CuPy reaches one), seeded generators, and the
-tiny idol set, GAN and attribute classifier that the trainer, latent, evaluate, backend and GPU
-tests share (built once per session)."""
+"""Shared fixtures: a seeded generator, a private cache folder, and the tiny idol set, GAN and
+attribute classifier that the trainer, latent, evaluate, backend and GPU tests share (built
+once per session). The case lists (devices, layers, geometries) are in tests/cases.py."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from minigan.backend import gpu_available
+from .cases import tiny_train_config
 
-_GPU = gpu_available()
 
-#: Parametrize a test over every device: ``@pytest.mark.parametrize("device", DEVICES)``.
-#: The GPU case carries the ``gpu`` marker and is skipped when no GPU is usable, so GPU tests
-#: are the same tests, never a copied file.
-GPU = [pytest.mark.gpu, pytest.mark.skipif(not _GPU, reason="CuPy cannot reach a GPU")]
-DEVICES = ["cpu", pytest.param("gpu", marks=GPU)]
-#: ``GPU`` alone marks a test that only means something on a GPU (``pytestmark = GPU``):
-#: tests/test_gpu.py, which compares the GPU with the CPU.
+@pytest.fixture(scope="session", autouse=True)
+def one_blas_thread():
+    """NumPy's BLAS on one thread for the whole session (threadpoolctl, in the dev extras;
+    without it the BLAS keeps its threads).
+
+    The tests multiply small matrices thousands of times, and OpenBLAS's threads spin after
+    each call: on a busy 2-core machine a step of the small GAN of tests/test_gan.py took
+    0.064 s of CPU with OpenBLAS's threads and 0.007 s on one. The results are the same
+    either way (every test also passes with the default threads); only the waiting goes.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        yield
+        return
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """A cache folder of the test's own (``MINIGAN_CACHE``): never the real one in the home
+    directory. Modules that read or write the cache use it for every test with
+    ``pytestmark = pytest.mark.usefixtures("cache")``."""
+    path = tmp_path / "cache"
+    monkeypatch.setenv("MINIGAN_CACHE", str(path))
+    return path
 
 
 @pytest.fixture(scope="session")
@@ -37,7 +56,7 @@ def tiny_idols():
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory, tiny_idols):
-    """A tiny GAN trained for two steps' worth of epochs, made lively; returns its checkpoint path.
+    """A tiny GAN trained for two epochs (8 steps), made lively; returns its checkpoint path.
 
     Eight steps teach a 16x16 GAN little: its idols are grey and nearly alike, so every one is
     classified the same and no attribute vector can be built. To give the tests varied idols,
@@ -47,11 +66,10 @@ def tiny_run(tmp_path_factory, tiny_idols):
     from minigan.checkpoint import model_arrays, save_checkpoint
     from minigan.nn import BatchNorm2d
     from minigan.sampling import noise
-    from minigan.train import TrainConfig, Trainer
+    from minigan.train import Trainer
 
     out = tmp_path_factory.mktemp("latent")
-    trainer = Trainer(TrainConfig(out=str(out), name="run", epochs=2, batch_size=8, nz=8, ngf=4, ndf=4,
-                                  first_epoch_samples=0, log_every=2, fooled_n=16, seed=3), dataset=tiny_idols)
+    trainer = Trainer(tiny_train_config(out, first_epoch_samples=0, save_every=5), dataset=tiny_idols)
     trainer.run()
     G = trainer.G.train()
     for layer in G.layers:

@@ -1,4 +1,8 @@
-"""Test helpers: one call checks a layer, or compares two arrays, so each test is a line."""
+"""Test helpers: one call checks a layer, or compares two arrays, so each test is a line.
+
+The comparisons take arrays on either device (NumPy or CuPy) and compare them on the host, so
+the CPU tests and the GPU tests (tests/test_gpu.py) use the same helpers.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,12 @@ import sys
 
 import numpy as np
 
+from minigan.backend import get_array_module, to_numpy
 from minigan.gradcheck import check_layer
 
-DTYPES = [np.float32, np.float64]
+#: The rounding of each dtype, relative to an array's largest entry: the default tolerance of
+#: :func:`assert_close`.
+ROUNDING = {np.dtype(np.float32): 1e-6, np.dtype(np.float64): 1e-12}
 
 
 def assert_gradients(layer, x, tol=1e-6, **kwargs):
@@ -22,23 +29,47 @@ def assert_gradients(layer, x, tol=1e-6, **kwargs):
 
 def channels_last(x):
     """The same (N, C, H, W) values stored channels-last, as minigan's layers return them."""
-    return np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    xp = get_array_module(x)
+    return xp.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
 
 
-def assert_same_bits(a, b):
-    assert a.dtype == b.dtype and a.shape == b.shape
+def assert_same_bits(ours, theirs):
+    """The same dtype, shape and bits (either array on either device)."""
+    a, b = to_numpy(ours), to_numpy(theirs)
+    assert a.dtype == b.dtype and a.shape == b.shape, (a.dtype, a.shape, b.dtype, b.shape)
     np.testing.assert_array_equal(a, b)
 
 
-def assert_close(a, b, dtype):
-    """``a`` within 1e-6 (float32) or 1e-12 (float64) of ``b``, relative to ``a``'s largest entry."""
-    tol = 1e-6 if dtype == np.float32 else 1e-12
-    assert a.dtype == b.dtype and a.shape == b.shape
-    scale = max(float(np.max(np.abs(a))), 1e-30)
-    assert float(np.max(np.abs(a - b))) <= tol * scale, float(np.max(np.abs(a - b))) / scale
+def assert_close(ours, theirs, rtol=None, atol=0.0, what=""):
+    """``ours`` within ``rtol`` times the largest entry of ``theirs``, plus ``atol`` (either
+    array on either device; the same dtype and shape).
+
+    ``rtol`` defaults to the rounding of the dtype (:data:`ROUNDING`: 1e-6 for float32, 1e-12
+    for float64). The error is measured against the largest entry, not entry by entry: a sum
+    rounded another way is off by a rounding of the sum's size, however small the result.
+    """
+    a, b = to_numpy(ours), to_numpy(theirs)
+    assert a.shape == b.shape and a.dtype == b.dtype, f"{what}: {a.dtype}{a.shape} against {b.dtype}{b.shape}"
+    rtol = ROUNDING[a.dtype] if rtol is None else rtol
+    scale = float(np.max(np.abs(b))) if b.size else 0.0
+    err = float(np.max(np.abs(a.astype(np.float64) - b))) if b.size else 0.0
+    assert err <= rtol * scale + atol, f"{what}: max |difference| {err:.3g} at scale {scale:.3g} (rtol {rtol:g})"
 
 
 def run_python(code, **env):
     """Run ``code`` in a fresh Python (with ``env`` added to the environment); its stdout, stripped."""
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                           env={**os.environ, **env}).stdout.strip()
+
+
+def weights(trainer) -> dict:
+    """Every array of a trainer's two models as NumPy copies, ``"G/0.W"``, ``"D/3.running_mean"``..."""
+    return {**{f"G/{k}": np.array(to_numpy(v)) for k, v in trainer.G.state_dict().items()},
+            **{f"D/{k}": np.array(to_numpy(v)) for k, v in trainer.D.state_dict().items()}}
+
+
+def assert_same_weights(a: dict, b: dict) -> None:
+    """Two :func:`weights` dicts hold the same names and the same bits."""
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)

@@ -8,6 +8,8 @@ import pytest
 from minigan import backend
 from minigan.errors import DeviceError, MiniganError
 
+from .cases import tiny_train_config
+
 
 def test_numpy_is_the_default():
     x = np.zeros(3)
@@ -42,10 +44,10 @@ def test_gpu_without_cupy_says_how_to_install():
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory, tiny_idols):
     """A training checkpoint of a tiny untrained DCGAN (16x16 idols), written without training."""
-    from minigan.train import TrainConfig, Trainer
+    from minigan.train import Trainer
 
     out = tmp_path_factory.mktemp("runs")
-    trainer = Trainer(TrainConfig(out=str(out), name="run", batch_size=8, nz=8, ngf=4, ndf=4), dataset=tiny_idols)
+    trainer = Trainer(tiny_train_config(out), dataset=tiny_idols)
     trainer.save()
     return out / "run"
 

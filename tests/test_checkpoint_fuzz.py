@@ -19,7 +19,7 @@ from minigan.errors import CheckpointError
 from minigan.latent import load_vector, save_vector
 from minigan.train import Trainer
 
-from .test_train import tiny_config
+from .cases import tiny_train_config
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +27,7 @@ def original(tmp_path_factory, tiny_idols):
     """A real training checkpoint, stopped mid-epoch (so it holds an epoch order too): its bytes,
     its arrays and metadata, and the weights a resumed trainer holds."""
     out = tmp_path_factory.mktemp("fuzz")
-    trainer = Trainer(tiny_config(out, epochs=1), dataset=tiny_idols, stream=io.StringIO())
+    trainer = Trainer(tiny_train_config(out, epochs=1), dataset=tiny_idols, stream=io.StringIO())
     trainer.run()
     trainer.batch_in_epoch, trainer.step = 2, 6  # as if Ctrl-C had stopped it in epoch 2
     trainer.order = np.random.default_rng(0).permutation(len(tiny_idols))
@@ -80,6 +80,7 @@ def test_truncations(tmp_path, original):
     assert outcomes == ["error"] * len(cuts)
 
 
+@pytest.mark.slow
 def test_byte_flips(tmp_path, original):
     data = original["bytes"]
     rng = np.random.default_rng(7)
@@ -166,6 +167,7 @@ NESTED = [("models", "G"), ("models", "D"), ("models", "G", "nz"), ("models", "G
           ("dataset", "source"), ("rng", "state"), ("rng", "bit_generator"), ("rng", "state", "state")]
 
 
+@pytest.mark.slow
 def test_edited_metadata_fields(tmp_path, original):
     cases = []
     for key in TOP:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from minigan import kernels
 from minigan.backend import to_device, to_numpy
 from minigan.data import AUGMENT_PRESETS, augment_batch, augment_options, draw_augment_params
 from minigan.data.augment import affine_batch, affine_batch_reference
 
-from .conftest import DEVICES
+from .cases import DEVICES
 
 
 #: The tests that pin the transform run on both versions: the numba kernel behind affine_batch
@@ -135,10 +136,12 @@ def test_reference_mode_uses_the_reference(rng, monkeypatch):
     from minigan.data import augment
 
     calls = []
-    monkeypatch.setattr(augment, "_reference_mode", lambda: True)
     monkeypatch.setattr(augment, "affine_batch_reference", lambda *a: calls.append(1) or a[0])
     x = batch(rng)
-    assert augment.affine_batch(x, 1.0, 0.0, False) is x and calls == [1]
+    with kernels.use_kernels("reference"):
+        assert augment.affine_batch(x, 1.0, 0.0, False) is x and calls == [1]
+    with kernels.use_kernels("auto"):  # the numba kernel: a new array, the reference not called
+        assert augment.affine_batch(x, 1.0, 0.0, False) is not x and calls == [1]
 
 
 @pytest.mark.parametrize("device", DEVICES)

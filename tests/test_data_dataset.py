@@ -14,14 +14,10 @@ from minigan.cli import dataset as dataset_command
 from minigan.data.summary import attribute_table
 from minigan.errors import DatasetError
 
-from .conftest import DEVICES
+from .cases import DEVICES
 
 
-@pytest.fixture(autouse=True)
-def cache(tmp_path, monkeypatch):
-    path = tmp_path / "cache"
-    monkeypatch.setenv("MINIGAN_CACHE", str(path))
-    return path
+pytestmark = pytest.mark.usefixtures("cache")  # a cache folder of its own for every test (conftest)
 
 
 def small_dataset(rng, n=10):

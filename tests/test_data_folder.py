@@ -15,11 +15,7 @@ from minigan.data import folder as folder_module
 from minigan.errors import DatasetError
 
 
-@pytest.fixture(autouse=True)
-def cache(tmp_path, monkeypatch):
-    path = tmp_path / "cache"
-    monkeypatch.setenv("MINIGAN_CACHE", str(path))
-    return path
+pytestmark = pytest.mark.usefixtures("cache")  # a cache folder of its own for every test (conftest)
 
 
 def solid(color, size=(32, 32), mode="RGB"):

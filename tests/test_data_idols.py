@@ -13,12 +13,7 @@ from minigan.data.idols import ATTRIBUTES, IDOLS_VERSION, VOCAB, generate_idols,
 from minigan.errors import DatasetError
 
 
-@pytest.fixture(autouse=True)
-def cache(tmp_path, monkeypatch):
-    """Every test gets its own cache folder: never the real one in the home directory."""
-    path = tmp_path / "cache"
-    monkeypatch.setenv("MINIGAN_CACHE", str(path))
-    return path
+pytestmark = pytest.mark.usefixtures("cache")  # a cache folder of its own for every test (conftest)
 
 
 def sha(ds: ImageDataset) -> str:
@@ -69,6 +64,7 @@ def test_small_set_shapes_labels_and_vocab():
     assert ds.images.std() > 30
 
 
+@pytest.mark.slow  # draws 108 icons, 96 of them in two worker processes
 def test_same_seed_same_bytes_whatever_the_workers_and_subset():
     one = generate_idols(seed=3, characters=[0, 1], images_per_character=3, workers=1)
     again = generate_idols(seed=3, characters=[0, 1], images_per_character=3, workers=1)
@@ -118,6 +114,7 @@ def test_load_dataset_names():
         load_dataset("/no/such/folder/anywhere")
 
 
+@pytest.mark.slow  # draws 204 icons
 def test_hair_colour_is_readable_from_the_pixels():
     """A linear classifier on colour histograms tells the hair colour of unseen characters:
     hair is the salient attribute the attribute vectors and the classifier rely on."""

@@ -11,7 +11,7 @@ from minigan.kernels import cpu, reference
 from minigan.models.dcgan import Generator
 from minigan.optim import ExponentialMovingAverage
 
-from .helpers import DTYPES
+from .cases import DTYPES
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])

@@ -31,6 +31,7 @@ def test_softmax_cross_entropy_gradient_in_float64(rng):
     result.assert_ok()
 
 
+@pytest.mark.torch
 def test_softmax_cross_entropy_matches_pytorch_and_survives_huge_logits(rng):
     torch = pytest.importorskip("torch")
     logits = (rng.standard_normal((7, 4)) * 20).astype(np.float32)

@@ -10,7 +10,7 @@ from minigan.backend import get_array_module, to_device, to_numpy
 from minigan.gan import train_step
 from minigan.models.dcgan import Discriminator, Generator
 
-from .conftest import DEVICES
+from .cases import DEVICES
 from .helpers import assert_gradients
 
 PALETTE = np.array([[1, -1, -1], [-1, 1, -1], [-1, -1, 1], [1, 1, -1]], np.float32)
@@ -76,6 +76,7 @@ def test_train_step_updates_both_networks_and_reports(device, rng):
     assert all(layer.requires_grad for _, layer in D.named_layers())  # restored after G's step
 
 
+@pytest.mark.slow
 def test_a_small_gan_learns_coloured_squares():
     """800 steps on the toy set: losses behave like a GAN's and G's images approach the data."""
     rng = np.random.default_rng(0)

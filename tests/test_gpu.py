@@ -28,7 +28,9 @@ from minigan.gan import train_step
 from minigan.kernels import reference
 from minigan.models.dcgan import Discriminator, Generator
 
-from .conftest import GPU
+from . import cases
+from .cases import DTYPES, GEOMETRIES, GPU, LAYERS, tiny_train_config
+from .helpers import assert_close, assert_same_bits, channels_last
 
 pytestmark = GPU
 
@@ -45,26 +47,6 @@ def gpu(cp):
     return module
 
 
-def assert_close(ours, theirs, rtol=1e-5, atol=1e-6, what=""):
-    """``ours`` (either device) within ``rtol`` of the largest entry of ``theirs`` (plus ``atol``)."""
-    a, b = to_numpy(ours), to_numpy(theirs)
-    assert a.shape == b.shape and a.dtype == b.dtype, what
-    scale = float(np.max(np.abs(b))) if b.size else 0.0
-    err = float(np.max(np.abs(a.astype(np.float64) - b))) if b.size else 0.0
-    assert err <= rtol * scale + atol, f"{what}: max |difference| {err:.3g} at scale {scale:.3g}"
-
-
-def assert_same_bits(ours, theirs):
-    a, b = to_numpy(ours), to_numpy(theirs)
-    assert a.dtype == b.dtype and a.shape == b.shape
-    np.testing.assert_array_equal(a, b)
-
-
-def channels_last(x):
-    xp = backend.get_array_module(x)
-    return xp.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
-
-
 # -- dispatch --------------------------------------------------------------------------------------
 
 
@@ -77,9 +59,7 @@ def test_cupy_arrays_go_to_the_gpu_kernels(cp, gpu):
 
 # -- each kernel against the reference, on CuPy arrays -----------------------------------------------
 
-DTYPES = [np.float32, np.float64]
-GEOMETRIES = [(1, 1, 0), (3, 1, 1), (3, 2, 0), (4, 2, 1), (4, 1, 2), (3, 2, 2)]
-IMAGES = [(1, 5, 7, 3), (3, 6, 5, 1), (2, 8, 8, 16), (2, 16, 16, 64)]  # (N, H, W, C)
+IMAGES = [*cases.IMAGES, (2, 16, 16, 64)]  # (N, H, W, C), and one with many thread blocks
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
@@ -162,25 +142,8 @@ def test_adam_update_equals_the_reference(cp, gpu, shape, dtype, rng):
 # -- every layer: the GPU against the CPU ----------------------------------------------------------------
 
 
-def layer_cases():
-    """``(name, layer factory, input shape)``; the layers are built from seeds (same on both devices)."""
-    return [
-        ("conv", lambda: nn.Conv2d(3, 5, 3, 2, 1, rng=0), (2, 3, 9, 9)),
-        ("conv-dcgan", lambda: nn.Conv2d(16, 32, 4, 2, 1, bias=False, rng=0), (4, 16, 16, 16)),
-        ("conv-dense", lambda: nn.Conv2d(32, 1, 4, 1, 0, bias=False, rng=0), (4, 32, 4, 4)),
-        ("convT", lambda: nn.ConvTranspose2d(3, 5, 4, 2, 1, rng=0), (2, 3, 5, 5)),
-        ("convT-dcgan", lambda: nn.ConvTranspose2d(32, 16, 4, 2, 1, bias=False, rng=0), (4, 32, 8, 8)),
-        ("convT-dense", lambda: nn.ConvTranspose2d(20, 32, 4, 1, 0, bias=False, rng=0), (4, 20, 1, 1)),
-        ("convT-outpad", lambda: nn.ConvTranspose2d(3, 4, 3, 2, 1, rng=0, output_padding=1), (2, 3, 4, 4)),
-        ("batchnorm", lambda: nn.BatchNorm2d(6), (4, 6, 5, 5)),
-        ("relu", nn.ReLU, (2, 4, 3, 3)),
-        ("leaky", lambda: nn.LeakyReLU(0.2), (2, 4, 3, 3)),
-        ("tanh", nn.Tanh, (2, 4, 3, 3)),
-        ("sigmoid", nn.Sigmoid, (2, 7)),
-        ("linear", lambda: nn.Linear(7, 3, rng=0), (5, 7)),
-        ("flatten", nn.Flatten, (2, 3, 2, 2)),
-        ("diffaugment", lambda: nn.DiffAugment(rng=0), (4, 3, 16, 16)),
-    ]
+#: GPU against CPU in float32: other summation orders (cuBLAS, tree reductions) than NumPy's
+FLOAT32 = dict(rtol=1e-5, atol=1e-6)
 
 
 def forward_backward(layer, x, dy_seed=7):
@@ -190,25 +153,26 @@ def forward_backward(layer, x, dy_seed=7):
     return y, dx, {k: g for k, g in layer.grads.items()}
 
 
-@pytest.mark.parametrize("name,make,shape", layer_cases(), ids=[c[0] for c in layer_cases()])
-def test_every_layer_forward_and_backward_match_the_cpu(cp, name, make, shape, rng):
-    x = rng.standard_normal(shape).astype(np.float32)
-    cpu_layer, gpu_layer = make(), make().to("gpu")
+@pytest.mark.parametrize("case", LAYERS, ids=repr)
+def test_every_layer_forward_and_backward_match_the_cpu(cp, case, rng):
+    """The same layer on both devices (built from the same seed), to float32 rounding."""
+    name, x = case.name, rng.standard_normal(case.shape).astype(np.float32)
+    cpu_layer, gpu_layer = case.make(), case.make().to("gpu")
     for _ in range(2):  # twice: reused buffers and running statistics carry over
         y, dx, grads = forward_backward(cpu_layer, x)
         y_g, dx_g, grads_g = forward_backward(gpu_layer, cp.asarray(x))
         assert isinstance(y_g, cp.ndarray) and isinstance(dx_g, cp.ndarray)
-        assert_close(y_g, y, what=f"{name} y")
-        assert_close(dx_g, dx, what=f"{name} dx")
+        assert_close(y_g, y, **FLOAT32, what=f"{name} y")
+        assert_close(dx_g, dx, **FLOAT32, what=f"{name} dx")
         for k in grads:
-            assert_close(grads_g[k], grads[k], what=f"{name} d{k}")
+            assert_close(grads_g[k], grads[k], **FLOAT32, what=f"{name} d{k}")
         x = x * 0.5 + 0.1
     if name == "batchnorm":  # evaluation mode uses the running statistics kept on each device
-        assert_close(gpu_layer.running_var, cpu_layer.running_var, what="running_var")
+        assert_close(gpu_layer.running_var, cpu_layer.running_var, **FLOAT32, what="running_var")
         y, dx, _ = forward_backward(cpu_layer.eval(), x)
         y_g, dx_g, _ = forward_backward(gpu_layer.eval(), cp.asarray(x))
-        assert_close(y_g, y, what="batchnorm eval y")
-        assert_close(dx_g, dx, what="batchnorm eval dx")
+        assert_close(y_g, y, **FLOAT32, what="batchnorm eval y")
+        assert_close(dx_g, dx, **FLOAT32, what="batchnorm eval dx")
 
 
 @pytest.mark.parametrize("model", ["G", "D"])
@@ -219,10 +183,10 @@ def test_dcgan_networks_match_the_cpu(cp, model, rng):
     net_g = copy.deepcopy(net).to("gpu")
     y, dx, _ = forward_backward(net, x)
     y_g, dx_g, _ = forward_backward(net_g, cp.asarray(x))
-    assert_close(y_g, y, rtol=1e-4, what="y")
-    assert_close(dx_g, dx, rtol=1e-4, what="dx")
+    assert_close(y_g, y, rtol=1e-4, atol=1e-6, what="y")
+    assert_close(dx_g, dx, rtol=1e-4, atol=1e-6, what="dx")
     for (name, layer, key), (_, layer_g, _) in zip(net.named_parameters(), net_g.named_parameters()):
-        assert_close(layer_g.grads[key], layer.grads[key], rtol=1e-4, what=name)
+        assert_close(layer_g.grads[key], layer.grads[key], rtol=1e-4, atol=1e-6, what=name)
 
 
 # -- training -----------------------------------------------------------------------------------------
@@ -261,11 +225,12 @@ def test_training_steps_give_the_cpu_losses(cp):
         assert np.abs(ours - theirs).max() <= 3 * 2 * 2e-4 + 1e-5, mode
 
 
-def tiny_run(tmp_path, tiny_idols, device):
-    from minigan.train import TrainConfig, Trainer
+def train_tiny(tmp_path, tiny_idols, device):
+    """One epoch of the tiny trainer on ``device`` (outputs under tmp_path/device/run): its
+    result and its log records."""
+    from minigan.train import Trainer
 
-    config = TrainConfig(out=str(tmp_path / device), name="run", epochs=1, batch_size=8, nz=8, ngf=4, ndf=4,
-                         first_epoch_samples=1, log_every=2, fooled_n=16, seed=3, device=device)
+    config = tiny_train_config(tmp_path / device, epochs=1, first_epoch_samples=1, device=device)
     result = Trainer(config, dataset=tiny_idols).run()
     log = tmp_path / device / "run" / "log.jsonl"
     return result, [json.loads(line) for line in log.read_text().splitlines()]
@@ -274,8 +239,8 @@ def tiny_run(tmp_path, tiny_idols, device):
 def test_a_tiny_training_run_on_the_gpu_logs_the_cpu_losses(cp, tmp_path, tiny_idols):
     """One epoch of the trainer (uint8 data moved once, augmentation on the device, a host sync
     every log_every steps): the same logged losses as on the CPU, to float32 rounding."""
-    gpu_result, gpu_log = tiny_run(tmp_path, tiny_idols, "gpu")
-    cpu_result, cpu_log = tiny_run(tmp_path, tiny_idols, "cpu")
+    gpu_result, gpu_log = train_tiny(tmp_path, tiny_idols, "gpu")
+    cpu_result, cpu_log = train_tiny(tmp_path, tiny_idols, "cpu")
     assert gpu_result["step"] == cpu_result["step"] == 4 and not gpu_result["interrupted"]
     steps = [r for r in gpu_log if r["type"] == "step"]
     cpu_steps = [r for r in cpu_log if r["type"] == "step"]
@@ -293,7 +258,7 @@ def test_sampling_on_the_gpu_draws_the_cpu_idols(cp, tmp_path, tiny_idols):
     from minigan.data import to_images
     from minigan.sampling import generate, noise
 
-    tiny_run(tmp_path, tiny_idols, "cpu")
+    train_tiny(tmp_path, tiny_idols, "cpu")
     z = noise(np.random.default_rng(0), 32, 8)
     images = {device: to_images(generate(load_generator(tmp_path / "cpu" / "run", device)[0], z))
               for device in ("cpu", "gpu")}
@@ -307,7 +272,7 @@ def test_a_learned_vector_on_the_gpu_is_the_cpus(cp, tmp_path, tiny_idols):
     from minigan.models.classifier import load_classifier, save_classifier, train_classifier
     from minigan.latent import learn_vector
 
-    tiny_run(tmp_path, tiny_idols, "cpu")
+    train_tiny(tmp_path, tiny_idols, "cpu")
     clf, _ = train_classifier(tiny_idols, epochs=5, batch_size=8, width=4, feature_dim=16, progress=False)
     save_classifier(tmp_path / "clf.npz", clf, tiny_idols.vocab)
     vectors = {}

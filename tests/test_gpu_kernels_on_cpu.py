@@ -24,7 +24,8 @@ import pytest
 from minigan.kernels import cpu, reference
 
 from . import cupy_on_cpu
-from .helpers import DTYPES, run_python
+from .cases import DTYPES
+from .helpers import run_python
 
 pytestmark = pytest.mark.skipif(not cupy_on_cpu.have_compiler(), reason="needs g++ to compile the kernels for the CPU")
 
@@ -53,8 +54,8 @@ def test_without_cupy_the_gpu_module_raises_importerror_and_the_reference_serves
             "    import minigan.kernels.gpu\n"
             "except ImportError:\n"
             "    print('ImportError', end=' ')\n"
-            "print(kernels._load('gpu'), 'cupy' in sys.modules and sys.modules['cupy'] is not None)")
-    assert run_python(code) == "ImportError None False"
+            "print(kernels.backend_for('gpu').__name__, 'cupy' in sys.modules and sys.modules['cupy'] is not None)")
+    assert run_python(code) == "ImportError minigan.kernels.reference False"
 
 
 def test_importing_minigan_never_imports_cupy():

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import pytest
 
@@ -11,11 +9,13 @@ from minigan import nn
 from minigan.gradcheck import check_function, check_layer, relative_error
 from minigan.models.dcgan import Discriminator, Generator
 
+from . import cases
+from .cases import ELEMENTWISE_LAYERS
 from .helpers import assert_gradients
 
-# (kernel, stride, padding) x (batch, channels in, channels out, height, width): kernel sizes 1,
-# 3, 4; strides 1, 2; paddings 0, 1, 2; odd and even spatial sizes; batch sizes 1 and 3.
-GEOMETRIES = [g for g in itertools.product((1, 3, 4), (1, 2), (0, 1, 2)) if g[2] < g[0] or g[2] == 0 or g == (1, 1, 1)]
+# (kernel, stride, padding): the layers' geometries, and a padding as large as the kernel
+GEOMETRIES = [*cases.GEOMETRIES, (1, 1, 1)]
+# (batch, channels in, channels out, height, width): odd and even spatial sizes; batch sizes 1 and 3
 SHAPES = [(1, 2, 3, 5, 5), (3, 3, 2, 6, 7)]
 
 
@@ -66,13 +66,9 @@ def test_batchnorm_eval(shape, rng):
     assert_gradients(layer, rng.standard_normal(shape))
 
 
-@pytest.mark.parametrize("layer", [nn.ReLU(), nn.LeakyReLU(), nn.LeakyReLU(0.2), nn.Tanh(), nn.Sigmoid(),
-                                   nn.Flatten(), nn.Reshape(6, 2)], ids=repr)
-@pytest.mark.parametrize("shape", [(1, 12), (3, 3, 2, 2)])
-def test_elementwise_and_shape_layers(layer, shape, rng):
-    if isinstance(layer, nn.Reshape) and not isinstance(layer, nn.Flatten) and np.prod(shape[1:]) != 12:
-        pytest.skip("reshape target needs 12 values per sample")
-    assert_gradients(layer, rng.standard_normal(shape))
+@pytest.mark.parametrize("case", ELEMENTWISE_LAYERS, ids=repr)
+def test_elementwise_and_shape_layers(case, rng):
+    assert_gradients(case.make(), rng.standard_normal(case.shape))
 
 
 @pytest.mark.parametrize("bias", [True, False])

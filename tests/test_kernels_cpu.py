@@ -7,12 +7,14 @@ and the CPU alone, and the readable channels-last columns against the textbook o
 
 from __future__ import annotations
 
+import types
+
 import numpy as np
 import pytest
 
 pytest.importorskip("numba")
 
-from minigan import kernels  # noqa: E402
+from minigan import kernels, nn  # noqa: E402
 from minigan.kernels import cpu, reference  # noqa: E402
 from minigan.nn import Conv2d, ConvTranspose2d  # noqa: E402
 
@@ -49,6 +51,51 @@ def test_dispatch_picks_numba_for_numpy_arrays_and_reference_when_asked():
         assert kernels.backend_for(x) is cpu
     for name in cpu.__all__:  # every fast kernel has a readable twin and a dispatcher
         assert hasattr(reference, name) and hasattr(kernels, name)
+
+
+def test_a_device_name_asks_which_module_its_arrays_get():
+    with kernels.use_kernels("auto"):
+        assert kernels.backend_for("cpu") is cpu
+        gpu_module = kernels.backend_for("cuda:0")  # gpu.py with a usable CuPy, else the reference
+        assert gpu_module.__name__ in ("minigan.kernels.gpu", "minigan.kernels.reference")
+        with kernels.use_kernels("reference"):
+            assert kernels.backend_for("gpu") is reference
+    for mode in ("auto", "reference"):  # a wrong name is an error in either mode
+        with kernels.use_kernels(mode), pytest.raises(ValueError, match="use 'cpu' or 'gpu'"):
+            kernels.backend_for("tpu")
+
+
+def test_use_kernel_module_routes_every_kernel_whatever_the_mode_and_restores_the_choice(rng):
+    """Every dispatcher calls the chosen module's kernel, for NumPy arrays, in either mode; the
+    previous choice comes back on exit, also after an error; an incomplete module is refused."""
+    calls = []
+
+    def recorded(name):
+        def kernel(*args, **kwargs):
+            calls.append(name)
+            return getattr(reference, name)(*args, **kwargs)
+        return kernel
+
+    module = types.SimpleNamespace(**{name: recorded(name) for name in kernels.KERNEL_NAMES})
+    x = rng.standard_normal((2, 3, 4, 4)).astype(np.float32)
+    with kernels.use_kernels("auto"):
+        with kernels.use_kernel_module(module) as chosen:
+            assert chosen is module and kernels.backend_for(x) is module and kernels.backend_for("gpu") is module
+            with kernels.use_kernels("reference"):
+                y, mask = kernels.relu_forward(x)
+            assert_same_bits(y, reference.relu_forward(x)[0])
+            nn.Conv2d(3, 2, 3, rng=0).forward(x)
+        assert calls == ["relu_forward", "im2col_nhwc"]
+        assert kernels.backend_for(x) is cpu
+        with pytest.raises(RuntimeError, match="inside"):
+            with kernels.use_kernel_module(module):
+                raise RuntimeError("inside")
+        assert kernels.backend_for(x) is cpu
+        incomplete = types.SimpleNamespace(**{name: recorded(name) for name in kernels.KERNEL_NAMES[1:]})
+        with pytest.raises(ValueError, match=f"lacks the kernel\\(s\\) {kernels.KERNEL_NAMES[0]}"):
+            with kernels.use_kernel_module(incomplete):
+                raise AssertionError("an incomplete module was used")
+        assert kernels.backend_for(x) is cpu
 
 
 def test_environment_variable_forces_the_reference_kernels():

@@ -228,7 +228,7 @@ def test_edit_command_writes_the_blog_figure_deterministically(tiny_run, tmp_pat
     assert width > 3 * 32 and height > 3 * 32  # 3 columns of idols, 3 rows of strengths
     assert run_cli("edit", "--checkpoint", tiny_run, "--vector", vec, "--sweep", "--out", out, "--seeds", "1,2") == 0
     assert Image.open(out.with_suffix(".gif")).n_frames == 13 + 11  # -3..3 by 0.5, and back
-    # the spelling: a list that starts with a minus sign after --strengths
+    # a list that starts with a minus sign right after --strengths (not taken for an option)
     assert run_cli("edit", "--checkpoint", tiny_run, "--vector", vec, "--strengths", "-1.5,0,1.5", "--idols", "0,6,7",
                    "--out", out) == 0
     np.testing.assert_array_equal(np.asarray(Image.open(out)), first)

@@ -9,41 +9,36 @@ from minigan import nn, optim
 from minigan.backend import device_of, to_device, to_numpy
 from minigan.models.dcgan import Discriminator, Generator, num_blocks
 
-from .conftest import DEVICES
+from .cases import DEVICES, LAYERS
 
 
-def all_layers(rng):
-    return [
-        (nn.Conv2d(3, 4, 3, 2, 1, rng=rng), (2, 3, 9, 9)),
-        (nn.ConvTranspose2d(3, 4, 4, 2, 1, rng=rng), (2, 3, 5, 5)),
-        (nn.BatchNorm2d(3), (2, 3, 4, 4)),
-        (nn.ReLU(), (2, 5)), (nn.LeakyReLU(0.2), (2, 5)), (nn.Tanh(), (2, 5)), (nn.Sigmoid(), (2, 5)),
-        (nn.Linear(5, 3, rng=rng), (2, 5)), (nn.Flatten(), (2, 3, 2, 2)),
-    ]
-
-
+@pytest.mark.parametrize("case", LAYERS, ids=repr)
 @pytest.mark.parametrize("device", DEVICES)
-def test_float32_in_float32_out_everywhere(device, rng):
-    for layer, shape in all_layers(rng):
-        layer.to(device)
-        x = to_device(rng.standard_normal(shape).astype(np.float32), device)
-        y = layer.forward(x)
-        dx = layer.backward(y * 0 + 1)
-        assert y.dtype == np.float32 and dx.dtype == np.float32, layer
-        assert dx.shape == x.shape
-        for key, g in layer.grads.items():
-            assert g.dtype == np.float32 and g.shape == layer.params[key].shape
+def test_float32_in_float32_out_everywhere(device, case, rng):
+    layer = case.make().to(device)
+    x = to_device(rng.standard_normal(case.shape).astype(np.float32), device)
+    y = layer.forward(x)
+    dx = layer.backward(y * 0 + 1)
+    assert y.dtype == np.float32 and dx.dtype == np.float32
+    assert dx.shape == x.shape
+    for key, g in layer.grads.items():
+        assert g.dtype == np.float32 and g.shape == layer.params[key].shape
 
 
-def test_a_float64_input_is_computed_in_the_parameters_float32(rng):
+def test_a_float64_input_to_the_generator_is_computed_in_float32(rng):
     """No silent upcast: numpy's default float64 noise still runs the network in float32."""
     G = Generator(nz=8, ngf=4, image_size=16, rng=0)
     z = rng.standard_normal((2, 8))  # float64
     assert G.forward(z).dtype == np.float32
     assert G.backward(np.ones((2, 3, 16, 16))).dtype == np.float32
-    for layer, shape in all_layers(rng):
-        if layer.params:
-            assert layer.forward(rng.standard_normal(shape)).dtype == np.float32, layer
+
+
+@pytest.mark.parametrize("case", [case for case in LAYERS if case.make().params], ids=repr)
+def test_a_float64_input_is_computed_in_the_parameters_float32(case, rng):
+    layer = case.make()
+    y = layer.forward(rng.standard_normal(case.shape))  # float64
+    assert y.dtype == np.float32
+    assert layer.backward(np.ones(y.shape)).dtype == np.float32
 
 
 def test_needs_input_grad_false_returns_none_and_keeps_weight_gradients(rng):
@@ -102,17 +97,17 @@ def test_backward_accumulates_until_zero_grad(device, rng):
     assert not to_numpy(layer.grads["W"]).any()
 
 
+@pytest.mark.parametrize("case", LAYERS, ids=repr)
 @pytest.mark.parametrize("device", DEVICES)
-def test_backward_does_not_modify_its_input(device, rng):
-    for layer, shape in all_layers(rng):
-        layer.to(device)
-        x = to_device(rng.standard_normal(shape).astype(np.float32), device)
-        y = layer.forward(x)
-        dy = y * 0 + 1
-        dy_copy, x_copy = to_numpy(dy).copy(), to_numpy(x).copy()
-        layer.backward(dy)
-        np.testing.assert_array_equal(to_numpy(dy), dy_copy)
-        np.testing.assert_array_equal(to_numpy(x), x_copy)
+def test_backward_does_not_modify_its_input(device, case, rng):
+    layer = case.make().to(device)
+    x = to_device(rng.standard_normal(case.shape).astype(np.float32), device)
+    y = layer.forward(x)
+    dy = y * 0 + 1
+    dy_copy, x_copy = to_numpy(dy).copy(), to_numpy(x).copy()
+    layer.backward(dy)
+    np.testing.assert_array_equal(to_numpy(dy), dy_copy)
+    np.testing.assert_array_equal(to_numpy(x), x_copy)
 
 
 @pytest.mark.parametrize("device", DEVICES)

@@ -30,7 +30,8 @@ from minigan.errors import CheckpointError, DatasetError, DiskFullError, Minigan
 from minigan.config import FLOAT_RANGES, INT_RANGES, TrainConfig
 from minigan.train import Trainer
 
-from .test_train import assert_same_weights, tiny_config, weights
+from .cases import tiny_train_config
+from .helpers import assert_same_weights, weights
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -121,7 +122,7 @@ def test_an_infinite_learning_rate_that_slips_past_validation_never_reaches_a_ch
     """A run of one step per epoch with Adam's lr = inf (set after validation): the step's losses
     were computed before its update (finite), the update made the generator NaN. Before, that
     generator was saved as the last good checkpoint and the run ended "done"."""
-    trainer = Trainer(tiny_config(tmp_path, epochs=1, batch_size=32), dataset=tiny_idols)
+    trainer = Trainer(tiny_train_config(tmp_path, epochs=1, batch_size=32), dataset=tiny_idols)
     trainer.opt_g.lr = float("inf")
     with pytest.raises(TrainingDiverged, match=r"diverged at step 1 \(epoch 1\): NaN or infinity in G/0\.W.*"
                                                r"no checkpoint was saved yet"):
@@ -131,7 +132,7 @@ def test_an_infinite_learning_rate_that_slips_past_validation_never_reaches_a_ch
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NaN arithmetic, on purpose
 def test_divergence_after_a_good_epoch_names_the_checkpoint_that_really_is_good(tmp_path, tiny_idols):
-    trainer = Trainer(tiny_config(tmp_path, epochs=1), dataset=tiny_idols)
+    trainer = Trainer(tiny_train_config(tmp_path, epochs=1), dataset=tiny_idols)
     trainer.run()
     last = tmp_path / "run" / "checkpoints" / "last.npz"
     good = last.read_bytes()
@@ -148,7 +149,7 @@ def test_divergence_after_a_good_epoch_names_the_checkpoint_that_really_is_good(
 def test_divergence_is_seen_in_the_weights_even_when_the_losses_are_finite(tmp_path, tiny_idols, monkeypatch):
     """BatchNorm's running variance is used only in eval mode: training losses stay finite while
     the generator that would be saved (and sampled) is broken."""
-    trainer = Trainer(tiny_config(tmp_path, epochs=2), dataset=tiny_idols)
+    trainer = Trainer(tiny_train_config(tmp_path, epochs=2), dataset=tiny_idols)
     real_step, calls = train_module.train_step, []
 
     def step_then_poison(*args, **kwargs):
@@ -167,7 +168,7 @@ def test_divergence_is_seen_in_the_weights_even_when_the_losses_are_finite(tmp_p
 
 
 def test_a_poisoned_adam_state_is_caught_before_it_is_saved(tmp_path, tiny_idols):
-    trainer = Trainer(tiny_config(tmp_path, epochs=1, log_every=100), dataset=tiny_idols)
+    trainer = Trainer(tiny_train_config(tmp_path, epochs=1, log_every=100), dataset=tiny_idols)
     trainer.run()
     trainer.opt_d.state["0.W"]["v"][...] = np.nan  # harms nothing until the next step reads it
     with pytest.raises(TrainingDiverged, match=r"NaN or infinity in opt_d/0\.W/v"):
@@ -175,7 +176,7 @@ def test_a_poisoned_adam_state_is_caught_before_it_is_saved(tmp_path, tiny_idols
 
 
 def test_save_checkpoint_refuses_non_finite_arrays_and_load_refuses_them_too(tmp_path, tiny_idols):
-    Trainer(tiny_config(tmp_path, epochs=1), dataset=tiny_idols).run()
+    Trainer(tiny_train_config(tmp_path, epochs=1), dataset=tiny_idols).run()
     arrays, meta = load_checkpoint(tmp_path / "run")
     poisoned = {**arrays, "G/0.W": np.full_like(arrays["G/0.W"], np.nan)}
     with pytest.raises(CheckpointError, match=r"refusing to write .*bad\.npz: G/0\.W hold NaN"):
@@ -216,7 +217,7 @@ def test_write_atomically_replaces_whole_files_and_reports_a_full_disk(tmp_path,
 
 
 def test_a_full_disk_while_saving_a_checkpoint_keeps_the_previous_one(tmp_path, tiny_idols, monkeypatch):
-    trainer = Trainer(tiny_config(tmp_path, epochs=1), dataset=tiny_idols)
+    trainer = Trainer(tiny_train_config(tmp_path, epochs=1), dataset=tiny_idols)
     trainer.run()
     run = tmp_path / "run"
     good = (run / "checkpoints" / "last.npz").read_bytes()
@@ -250,14 +251,14 @@ def test_a_full_disk_at_any_write_leaves_only_complete_files(tmp_path, tiny_idol
         return real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", fsync)
-    Trainer(tiny_config(tmp_path / "count", epochs=1), dataset=tiny_idols, stream=io.StringIO()).run()
+    Trainer(tiny_train_config(tmp_path / "count", epochs=1), dataset=tiny_idols, stream=io.StringIO()).run()
     n_files = len(written)
     assert n_files >= 10  # log lines, config, pictures, two checkpoints...
     for n in range(1, n_files + 1):
         written.clear()
         fail_at[0] = n
         run = tmp_path / f"full{n}" / "run"
-        trainer = Trainer(tiny_config(run.parent, epochs=1), dataset=tiny_idols, stream=io.StringIO())
+        trainer = Trainer(tiny_train_config(run.parent, epochs=1), dataset=tiny_idols, stream=io.StringIO())
         with pytest.raises(DiskFullError, match=rf"cannot write {run}/.*: the disk is full"):
             trainer.run()
         assert not temp_files(run), n
@@ -295,9 +296,9 @@ def test_a_full_disk_while_writing_a_folder_cache_is_a_warning_not_a_failure(tmp
 
 
 def test_resume_after_a_torn_log_line_and_stale_temporary_files(tmp_path, tiny_idols):
-    straight = Trainer(tiny_config(tmp_path / "a"), dataset=tiny_idols)
+    straight = Trainer(tiny_train_config(tmp_path / "a"), dataset=tiny_idols)
     straight.run()
-    first = Trainer(tiny_config(tmp_path / "b", epochs=1), dataset=tiny_idols)
+    first = Trainer(tiny_train_config(tmp_path / "b", epochs=1), dataset=tiny_idols)
     first.run()
     run = tmp_path / "b" / "run"
     with open(run / "log.jsonl", "a") as f:  # what a run killed in epoch 2 leaves: its records, a torn line
@@ -373,6 +374,7 @@ def icon_folder(tmp_path, tiny_idols):
     return d
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode,at", [("step", 6), ("save", 8)])
 def test_sigkill_mid_run_then_resume_gives_the_uninterrupted_result(tmp_path, icon_folder, mode, at):
     """A real crash: a training in a subprocess is SIGKILLed in the middle of epoch 2 (mode "step",
@@ -545,7 +547,7 @@ def test_resume_on_a_folder_whose_images_changed_is_refused(tmp_path, icon_folde
 
 
 def test_checkpoints_record_what_the_data_was(tmp_path, tiny_idols):
-    trainer = Trainer(tiny_config(tmp_path, epochs=1), dataset=tiny_idols)
+    trainer = Trainer(tiny_train_config(tmp_path, epochs=1), dataset=tiny_idols)
     trainer.run()
     _, meta = load_checkpoint(tmp_path / "run")
     assert meta["dataset"] == {"source": "tiny idols", "images": 32,

@@ -10,34 +10,17 @@ import numpy as np
 import pytest
 
 from minigan import train as train_module
-from minigan.backend import to_numpy
 from minigan.checkpoint import load_checkpoint, load_discriminator, load_generator, save_checkpoint
 from minigan.errors import CheckpointError, MiniganError, TrainingDiverged
 from minigan.train import TrainConfig, Trainer
 
-from .conftest import DEVICES
-
-
-def tiny_config(tmp_path, **kw):
-    base = dict(out=str(tmp_path), name="run", epochs=2, batch_size=8, nz=8, ngf=4, ndf=4,
-                first_epoch_samples=2, log_every=2, fooled_n=16, seed=3, save_every=1)
-    return TrainConfig(**{**base, **kw})
-
-
-def weights(trainer):
-    return {**{f"G/{k}": np.array(to_numpy(v)) for k, v in trainer.G.state_dict().items()},
-            **{f"D/{k}": np.array(to_numpy(v)) for k, v in trainer.D.state_dict().items()}}
-
-
-def assert_same_weights(a, b):
-    assert a.keys() == b.keys()
-    for k in a:
-        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+from .cases import DEVICES, tiny_train_config
+from .helpers import assert_same_weights, weights
 
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_a_short_run_writes_every_output(device, tmp_path, tiny_idols):
-    trainer = Trainer(tiny_config(tmp_path, device=device), dataset=tiny_idols)
+    trainer = Trainer(tiny_train_config(tmp_path, device=device), dataset=tiny_idols)
     result = trainer.run()
     run = tmp_path / "run"
     for name in ("config.json", "real.png", "progress.gif", "losses.png", "log.jsonl", "fooled.png",
@@ -65,14 +48,14 @@ def test_a_short_run_writes_every_output(device, tmp_path, tiny_idols):
 
 def test_zero_epochs_saves_the_untrained_models(tmp_path, tiny_idols):
     """--epochs 0: evaluate's baseline, the very generator a run with this seed starts from."""
-    untrained = Trainer(tiny_config(tmp_path / "a", epochs=0), dataset=tiny_idols)
+    untrained = Trainer(tiny_train_config(tmp_path / "a", epochs=0), dataset=tiny_idols)
     assert untrained.run()["step"] == 0
     run = tmp_path / "a" / "run"
     for name in ("checkpoints/last.npz", "checkpoints/epoch_000.npz", "samples/epoch_000.png", "fooled.png"):
         assert (run / name).is_file(), name
     G, meta = load_generator(run)
     assert meta["step"] == 0
-    started = Trainer(tiny_config(tmp_path / "b", epochs=1), dataset=tiny_idols)  # same seed, not yet run
+    started = Trainer(tiny_train_config(tmp_path / "b", epochs=1), dataset=tiny_idols)  # same seed, not yet run
     assert_same_weights({f"G/{k}": v for k, v in G.state_dict().items()},
                         {k: v for k, v in weights(started).items() if k.startswith("G/")})
     resumed = Trainer(resume=run, overrides={"epochs": 1}, dataset=tiny_idols)  # and it can be trained on
@@ -80,7 +63,7 @@ def test_zero_epochs_saves_the_untrained_models(tmp_path, tiny_idols):
 
 
 def test_epoch_weights_every_n_epochs_and_a_short_gif(tmp_path, tiny_idols):
-    trainer = Trainer(tiny_config(tmp_path, epochs=5, save_every=2, first_epoch_samples=0), dataset=tiny_idols)
+    trainer = Trainer(tiny_train_config(tmp_path, epochs=5, save_every=2, first_epoch_samples=0), dataset=tiny_idols)
     trainer._write_progress_gif = lambda max_frames=3, _f=trainer._write_progress_gif: _f(max_frames)
     trainer.run()
     names = sorted(p.name for p in (tmp_path / "run" / "checkpoints").glob("epoch_*.npz"))
@@ -90,26 +73,32 @@ def test_epoch_weights_every_n_epochs_and_a_short_gif(tmp_path, tiny_idols):
     assert Image.open(tmp_path / "run" / "progress.gif").n_frames == 3  # 6 grids, 3 kept: first, middle, last
 
 
-def test_resume_continues_bit_identically(tmp_path, tiny_idols):
+@pytest.fixture(scope="module")
+def straight_run(tmp_path_factory, tiny_idols):
+    """The tiny run's two epochs in one go, the run the resumed ones must equal: its folder and
+    its final weights."""
+    out = tmp_path_factory.mktemp("straight")
+    trainer = Trainer(tiny_train_config(out), dataset=tiny_idols)
+    trainer.run()
+    return out / "run", weights(trainer)
+
+
+def test_resume_continues_bit_identically(tmp_path, tiny_idols, straight_run):
     """2 epochs in one go == 1 epoch, resume, 1 more epoch (on the CPU, same bits)."""
-    straight = Trainer(tiny_config(tmp_path / "a"), dataset=tiny_idols)
-    straight.run()
-    first = Trainer(tiny_config(tmp_path / "b", epochs=1), dataset=tiny_idols)
+    straight_dir, straight_weights = straight_run
+    first = Trainer(tiny_train_config(tmp_path / "b", epochs=1), dataset=tiny_idols)
     first.run()
     resumed = Trainer(resume=tmp_path / "b" / "run", overrides={"epochs": 2}, dataset=tiny_idols)
     assert resumed.epoch == 1 and resumed.step == 4
     resumed.run()
-    assert_same_weights(weights(straight), weights(resumed))
-    a = load_checkpoint(tmp_path / "a" / "run" / "checkpoints" / "last.npz")[0]
+    assert_same_weights(straight_weights, weights(resumed))
+    a = load_checkpoint(straight_dir / "checkpoints" / "last.npz")[0]
     b = load_checkpoint(tmp_path / "b" / "run" / "checkpoints" / "last.npz")[0]
     for key in ("opt_g/0.W/m", "opt_d/0.W/v", "fixed_noise"):
         np.testing.assert_array_equal(a[key], b[key])
 
 
-def test_ctrl_c_saves_mid_epoch_and_resumes_exactly(tmp_path, tiny_idols, monkeypatch):
-    straight = Trainer(tiny_config(tmp_path / "a"), dataset=tiny_idols)
-    straight.run()
-
+def test_ctrl_c_saves_mid_epoch_and_resumes_exactly(tmp_path, tiny_idols, monkeypatch, straight_run):
     real_step, calls = train_module.train_step, []
 
     def step_then_ctrl_c(*args, **kwargs):
@@ -120,18 +109,18 @@ def test_ctrl_c_saves_mid_epoch_and_resumes_exactly(tmp_path, tiny_idols, monkey
         return result
 
     monkeypatch.setattr(train_module, "train_step", step_then_ctrl_c)
-    interrupted = Trainer(tiny_config(tmp_path / "b"), dataset=tiny_idols)
+    interrupted = Trainer(tiny_train_config(tmp_path / "b"), dataset=tiny_idols)
     result = interrupted.run()
     assert result["interrupted"] and result["step"] == 3  # the step finished, then it stopped
     monkeypatch.setattr(train_module, "train_step", real_step)
     resumed = Trainer(resume=tmp_path / "b" / "run", dataset=tiny_idols)
     assert (resumed.epoch, resumed.batch_in_epoch) == (0, 3)
     resumed.run()
-    assert_same_weights(weights(straight), weights(resumed))
+    assert_same_weights(straight_run[1], weights(resumed))
 
 
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_checkpoint(tmp_path, tiny_idols):
-    trainer = Trainer(tiny_config(tmp_path, epochs=1), dataset=tiny_idols)
+    trainer = Trainer(tiny_train_config(tmp_path, epochs=1), dataset=tiny_idols)
     trainer.run()
     good = (tmp_path / "run" / "checkpoints" / "last.npz").read_bytes()
     trainer.config.epochs = 2
@@ -142,16 +131,16 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_checkpoint(tmp_path, 
 
 
 def test_a_second_run_with_the_same_name_is_refused(tmp_path, tiny_idols):
-    Trainer(tiny_config(tmp_path, epochs=1), dataset=tiny_idols).run()
+    Trainer(tiny_train_config(tmp_path, epochs=1), dataset=tiny_idols).run()
     with pytest.raises(MiniganError, match="already holds a run: continue it with --resume"):
-        Trainer(tiny_config(tmp_path), dataset=tiny_idols)
+        Trainer(tiny_train_config(tmp_path), dataset=tiny_idols)
 
 
 def test_unwritable_output_is_an_error_before_training(tmp_path, tiny_idols):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     with pytest.raises(MiniganError, match="cannot write the run folder"):
-        Trainer(tiny_config(blocker), dataset=tiny_idols)
+        Trainer(tiny_train_config(blocker), dataset=tiny_idols)
 
 
 def test_bad_settings_are_reported_together(tmp_path):
@@ -163,11 +152,11 @@ def test_bad_settings_are_reported_together(tmp_path):
 
 def test_too_few_images_for_a_batch(tmp_path, tiny_idols):
     with pytest.raises(MiniganError, match="fewer than one batch of 64"):
-        Trainer(tiny_config(tmp_path, batch_size=64), dataset=tiny_idols)
+        Trainer(tiny_train_config(tmp_path, batch_size=64), dataset=tiny_idols)
 
 
 def test_checkpoint_of_another_model_or_damaged_file(tmp_path, tiny_idols):
-    Trainer(tiny_config(tmp_path, epochs=1), dataset=tiny_idols).run()
+    Trainer(tiny_train_config(tmp_path, epochs=1), dataset=tiny_idols).run()
     arrays, meta = load_checkpoint(tmp_path / "run")
     meta["models"]["G"]["ngf"] = 8  # claims another width than its arrays have
     save_checkpoint(tmp_path / "other.npz", arrays, {k: v for k, v in meta.items() if k not in ("format", "version")})
@@ -187,12 +176,13 @@ def test_checkpoint_of_another_model_or_damaged_file(tmp_path, tiny_idols):
 
 
 def test_checkpoints_hold_no_pickle(tmp_path, tiny_idols):
-    Trainer(tiny_config(tmp_path, epochs=1), dataset=tiny_idols).run()
+    Trainer(tiny_train_config(tmp_path, epochs=1), dataset=tiny_idols).run()
     with np.load(tmp_path / "run" / "checkpoints" / "last.npz", allow_pickle=False) as data:
         assert all(data[k].dtype != object for k in data.files)
 
 
-def test_command_line_train_and_sample(tmp_path, tiny_idols, monkeypatch, capsys):
+@pytest.mark.usefixtures("cache")  # the folder's images are cached in a folder of the test's own
+def test_command_line_train_and_sample(tmp_path, tiny_idols, capsys):
     """`python -m minigan train` and `sample` end to end (a folder of PNGs as the data)."""
     from PIL import Image
 
@@ -202,7 +192,6 @@ def test_command_line_train_and_sample(tmp_path, tiny_idols, monkeypatch, capsys
     data.mkdir()
     for i, image in enumerate(tiny_idols.images[:16]):
         Image.fromarray(image).resize((64, 64)).save(data / f"{i}.png")
-    monkeypatch.setenv("MINIGAN_CACHE", str(tmp_path / "cache"))
     args = ["--out", str(tmp_path / "runs"), "--name", "cli", "--data", str(data), "--epochs", "1",
             "--batch-size", "8", "--ngf", "4", "--ndf", "4", "--nz", "8", "--fooled-n", "8"]
     assert main(["train", *args]) == 0
@@ -229,11 +218,11 @@ def test_command_line_train_and_sample(tmp_path, tiny_idols, monkeypatch, capsys
                     reason="a GPU is available here")
 def test_device_gpu_without_cupy_is_a_clear_error_before_any_work(tmp_path, tiny_idols):
     with pytest.raises(MiniganError, match="needs a working CuPy.*pip install"):
-        Trainer(tiny_config(tmp_path, device="gpu"), dataset=tiny_idols)
+        Trainer(tiny_train_config(tmp_path, device="gpu"), dataset=tiny_idols)
     assert not (tmp_path / "run").exists()
 
 
 def test_resume_with_other_data_is_refused(tmp_path, tiny_idols):
-    Trainer(tiny_config(tmp_path, epochs=1), dataset=tiny_idols).run()
+    Trainer(tiny_train_config(tmp_path, epochs=1), dataset=tiny_idols).run()
     with pytest.raises(CheckpointError, match=r"trained on tiny idols \(32 images\), but the data now is tiny idols \(16 images\)"):
         Trainer(resume=tmp_path / "run", overrides={"epochs": 2}, dataset=tiny_idols.subset(range(16)))

@@ -4,8 +4,10 @@ The layers call ``kernels.im2col_nhwc(x, ...)`` and never care which version run
 
 * NumPy arrays use the numba kernels of :mod:`minigan.kernels.cpu` when numba is installed,
 * CuPy arrays use the CUDA kernels of :mod:`minigan.kernels.gpu`,
-* and ``MINIGAN_KERNELS=reference`` (or :func:`use_kernels("reference") <use_kernels>`) forces the
-  readable versions of :mod:`minigan.kernels.reference` on every device.
+* ``MINIGAN_KERNELS=reference`` (or :func:`use_kernels("reference") <use_kernels>`) forces the
+  readable versions of :mod:`minigan.kernels.reference` on every device,
+* and :func:`use_kernel_module` routes every call to one module of kernels, whatever the device
+  (to test a backend, e.g. gpu.py's code compiled for the CPU, on arrays it is not chosen for).
 
 Every kernel of every backend has the signature and the result of its reference version; the
 tests compare them.
@@ -17,7 +19,7 @@ import contextlib
 import importlib
 import os
 
-from ..backend import get_array_module
+from ..backend import get_array_module, normalize_device
 from . import reference
 from .reference import conv_output_size
 
@@ -31,6 +33,7 @@ if _mode not in _MODES:
     raise ValueError(f"MINIGAN_KERNELS={_mode!r}: use one of {', '.join(_MODES)}")
 
 _fast_modules: dict[str, object] = {}
+_override = None  # the module that serves every call inside use_kernel_module, or None
 
 
 def kernel_mode() -> str:
@@ -58,6 +61,34 @@ def use_kernels(mode: str):
         set_kernel_mode(previous)
 
 
+@contextlib.contextmanager
+def use_kernel_module(module):
+    """Context manager: every kernel call in the enclosed code goes to ``module``, on every
+    device and in either mode.
+
+    ``module`` is any object with one function per name of :data:`KERNEL_NAMES`, each with the
+    signature and the result of its reference version: :mod:`minigan.kernels.reference`,
+    :mod:`minigan.kernels.cpu`, gpu.py imported against a stand-in CuPy, or a wrapper that
+    records the calls. A module that lacks a kernel is refused before anything runs. Inside,
+    :func:`backend_for` answers ``module``; the previous choice is restored on exit.
+
+    >>> from minigan.kernels import reference
+    >>> with use_kernel_module(reference):
+    ...     backend_for("cpu") is reference
+    True
+    """
+    global _override
+    missing = [name for name in KERNEL_NAMES if not callable(getattr(module, name, None))]
+    if missing:
+        raise ValueError(f"{getattr(module, '__name__', module)!r} lacks the kernel(s) {', '.join(missing)}")
+    previous = _override
+    _override = module
+    try:
+        yield module
+    finally:
+        _override = previous
+
+
 def _load(module_name: str):
     """Import ``minigan.kernels.<module_name>`` once; None if it cannot be used here."""
     if module_name not in _fast_modules:
@@ -69,10 +100,17 @@ def _load(module_name: str):
 
 
 def backend_for(x):
-    """The kernel module that serves arrays like ``x`` under the current mode."""
+    """The kernel module that serves arrays like ``x`` under the current mode.
+
+    ``x`` is an array, or a device name (``"cpu"`` or ``"gpu"``): ``backend_for("gpu")`` is
+    the module CuPy arrays would get, which is the reference where CuPy cannot be imported.
+    """
+    on_cpu = normalize_device(x) == "cpu" if isinstance(x, str) else get_array_module(x).__name__ == "numpy"
+    if _override is not None:
+        return _override
     if _mode == "reference":
         return reference
-    module = _load("cpu" if get_array_module(x).__name__ == "numpy" else "gpu")
+    module = _load("cpu" if on_cpu else "gpu")
     return module if module is not None else reference
 
 
@@ -130,4 +168,4 @@ for _name in KERNEL_NAMES:  # the reference docstring documents each dispatcher
 del _name
 
 __all__ = ["KERNEL_NAMES", "conv_output_size", "kernel_mode", "set_kernel_mode", "use_kernels",
-           "backend_for", *KERNEL_NAMES]
+           "use_kernel_module", "backend_for", *KERNEL_NAMES]
