@@ -118,11 +118,13 @@ class Trainer:
         dataset: an :class:`~minigan.data.ImageDataset` to use instead of loading ``config.data``.
         resume: a run folder or checkpoint to continue.
         overrides: settings that may change on resume (``{"epochs": 40}``).
+        force: start a new run in ``OUT/NAME`` even where that folder holds a run or other
+            files (they are replaced); without it such a folder is refused.
         stream: where progress goes (stderr by default).
     """
 
     def __init__(self, config: TrainConfig | None = None, dataset=None, resume=None,
-                 overrides: dict | None = None, stream=None):
+                 overrides: dict | None = None, stream=None, force: bool = False):
         self.stream = stream if stream is not None else sys.stderr
         self.resume_state = None
         self.last_good = None  # (path, epoch, step) of the newest checkpoint known to be good
@@ -152,7 +154,7 @@ class Trainer:
         if self.device == "gpu":
             get_cupy()  # fail now, with the install hint, not after loading the data
         self.run_dir = config.run_dir if resume is None else self._resume_dir(resume)
-        self._prepare_run_dir(fresh=resume is None)
+        self._prepare_run_dir(fresh=resume is None, force=force)
         self.dataset = dataset if dataset is not None else self._load_data()
         # what the run trains on, by content: a resume on changed images is refused
         self.data_sha256 = hashlib.sha256(np.ascontiguousarray(self.dataset.images).data).hexdigest()
@@ -174,12 +176,21 @@ class Trainer:
         path = Path(resume)
         return path if path.is_dir() else path.parent.parent  # runs/NAME/checkpoints/last.npz
 
-    def _prepare_run_dir(self, fresh: bool) -> None:
-        """Create the run folder and prove it is writable, before any expensive work."""
+    def _prepare_run_dir(self, fresh: bool, force: bool = False) -> None:
+        """Create the run folder and prove it is writable, before any expensive work. A new run
+        never lands in a folder that holds a run or anything else, unless ``force``."""
         d = self.run_dir
-        if fresh and (d / "checkpoints" / "last.npz").exists():
-            raise MiniganError(f"{d} already holds a run: continue it with --resume {d}, or choose "
-                               "another --name (or delete the folder)")
+        if d.exists() and not d.is_dir():
+            raise MiniganError(f"the run folder {d} is a file")
+        if fresh and not force and d.is_dir():
+            if (d / "checkpoints" / "last.npz").exists() or (d / "config.json").exists():
+                raise MiniganError(f"{d} already holds a run: resume it, train under another name, "
+                                   "or start it over with force (its files are replaced)")
+            others = sorted(p.name for p in d.iterdir()  # the empty folders a run makes first are no one's
+                            if not (p.name in ("checkpoints", "samples") and p.is_dir() and not any(p.iterdir())))
+            if others:
+                raise MiniganError(f"{d} holds other files ({', '.join(others[:3])}{', ...' if len(others) > 3 else ''}): "
+                                   "train under another name or folder, or use force to write there anyway")
         try:
             (d / "samples").mkdir(parents=True, exist_ok=True)
             (d / "checkpoints").mkdir(exist_ok=True)

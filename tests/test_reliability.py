@@ -554,3 +554,17 @@ def test_checkpoints_record_what_the_data_was(tmp_path, tiny_idols):
                                "images_sha256": hashlib.sha256(tiny_idols.images.tobytes()).hexdigest()}
     assert json.loads((tmp_path / "run" / "config.json").read_text())["dataset"] == meta["dataset"]
     assert checkpoint_module.non_finite_arrays({"a": np.zeros(2), "b": np.array([1.0, np.inf]), "i": np.arange(3)}) == ["b"]
+
+
+@pytest.mark.usefixtures("cache")
+def test_a_full_disk_while_caching_the_idol_set_is_a_warning(monkeypatch):
+    """The cache is a convenience: the idols are drawn and returned all the same."""
+    from minigan.data import idols
+
+    def full(path, *args, **kwargs):
+        raise DiskFullError(f"cannot write {path}: the disk is full")
+
+    monkeypatch.setattr(idols, "save_dataset_npz", full)
+    with pytest.warns(UserWarning, match="could not write the cache of the idol set: .*the disk is full"):
+        ds = idols.load_idols(seed=0, characters=[0, 1], images_per_character=2, workers=1)
+    assert len(ds) == 4 and ds.cache_path is None

@@ -132,8 +132,25 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_checkpoint(tmp_path, 
 
 def test_a_second_run_with_the_same_name_is_refused(tmp_path, tiny_idols):
     Trainer(tiny_train_config(tmp_path, epochs=1), dataset=tiny_idols).run()
-    with pytest.raises(MiniganError, match="already holds a run: continue it with --resume"):
+    with pytest.raises(MiniganError, match="already holds a run: resume it"):
         Trainer(tiny_train_config(tmp_path), dataset=tiny_idols)
+    again = Trainer(tiny_train_config(tmp_path, epochs=1), dataset=tiny_idols, force=True)  # on purpose: start over
+    assert again.step == 0
+
+
+def test_a_new_run_never_lands_in_a_folder_of_other_files(tmp_path, tiny_idols):
+    """Without last.npz the folder is not a run, but its files are someone's: refused, untouched."""
+    folder = tmp_path / "run"
+    (folder / "checkpoints").mkdir(parents=True)
+    (folder / "checkpoints" / "epoch_001.npz").write_bytes(b"precious")
+    (folder / "notes.txt").write_text("mine")
+    with pytest.raises(MiniganError, match=r"holds other files \(checkpoints, notes.txt\)"):
+        Trainer(tiny_train_config(tmp_path, epochs=1), dataset=tiny_idols)
+    assert (folder / "checkpoints" / "epoch_001.npz").read_bytes() == b"precious"
+    assert sorted(p.name for p in folder.iterdir()) == ["checkpoints", "notes.txt"]
+    (folder / "notes.txt").unlink()
+    (folder / "checkpoints" / "epoch_001.npz").unlink()
+    Trainer(tiny_train_config(tmp_path, epochs=1), dataset=tiny_idols)  # an empty folder is fine
 
 
 def test_unwritable_output_is_an_error_before_training(tmp_path, tiny_idols):
@@ -199,6 +216,8 @@ def test_command_line_train_and_sample(tmp_path, tiny_idols, capsys):
     assert (run / "checkpoints" / "last.npz").exists()
     assert main(["train", *args]) == 2  # refused: the run exists
     assert "already holds a run" in capsys.readouterr().err
+    assert main(["train", *args, "--force", "--resume", str(run)]) == 2
+    assert "give one of them" in capsys.readouterr().err
     assert main(["train", "--resume", str(run), "--batch-size", "4"]) == 2
     assert "only --epochs and --device can change" in capsys.readouterr().err
     assert main(["sample", "--checkpoint", str(run), "--n", "10", "--out", str(tmp_path / "grid.png"), "--numbered"]) == 0

@@ -25,6 +25,9 @@ def build_parser(prog: str = "python -m minigan train", description: str | None 
         parser.add_argument(flag, type=type(getattr(defaults, f.name)), default=None,
                             help=f.metadata.get("help", "") + f" (default: {getattr(defaults, f.name)})",
                             metavar=f.name.upper())
+    parser.add_argument("--force", action="store_true",
+                        help="start a new run in OUT/NAME even where that folder holds a run or other files "
+                             "(they are replaced)")
     parser.add_argument("--resume", metavar="RUN", default=None,
                         help="continue the run in this folder (or checkpoint) exactly where it stopped; "
                              "--epochs and --device may be changed, nothing else")
@@ -46,7 +49,9 @@ def config_from_args(args) -> tuple[TrainConfig, dict]:
 def main(argv=None, prog: str = "python -m minigan train", description: str | None = None) -> int:
     """``python -m minigan train`` (and ``examples/train_idols.py``, with its own ``prog``)."""
     args = build_parser(prog, description).parse_args(argv)
+    if args.force and args.resume:
+        raise MiniganError("--force starts a new run and --resume continues one: give one of them")
     config, overrides = config_from_args(args)
-    trainer = Trainer(config, resume=args.resume, overrides=overrides)
+    trainer = Trainer(config, resume=args.resume, overrides=overrides, force=args.force)
     result = trainer.run()
     return 130 if result["interrupted"] else 0

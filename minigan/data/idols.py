@@ -32,13 +32,14 @@ import math
 import multiprocessing as mp
 import os
 import time
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageDraw
 
 from .dataset import ImageDataset, cache_dir, load_dataset_npz, save_dataset_npz
-from ..errors import DatasetError
+from ..errors import DatasetError, MiniganError
 
 __all__ = [
     "IDOLS_VERSION",
@@ -904,8 +905,12 @@ def load_idols(seed: int = 0, characters=None, images_per_character: int = IMAGE
     if verbose:
         print(f"drawing the idol set (seed {seed}); it is cached afterwards in {path}", flush=True)
     ds = generate_idols(seed, chars, images_per_character, workers, n_characters)
-    save_dataset_npz(path, ds, meta={"version": IDOLS_VERSION, "seed": int(seed),
-                                      "seconds": round(time.perf_counter() - start, 2)})
+    try:
+        save_dataset_npz(path, ds, meta={"version": IDOLS_VERSION, "seed": int(seed),
+                                          "seconds": round(time.perf_counter() - start, 2)})
+    except MiniganError as exc:  # a cache is a convenience: a full disk must not stop the work
+        warnings.warn(f"could not write the cache of the idol set: {exc}", stacklevel=2)
+        return ds
     ds.cache_path = path
     _remove_stale_caches(path.parent)
     return ds
