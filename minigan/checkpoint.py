@@ -354,14 +354,15 @@ MODEL_CONFIG_RANGES = {
 
 
 def check_model_config(prefix: str, config, arrays: dict, source) -> dict:
-    """Check a saved DCGAN configuration (``prefix`` "G" or "D") before a model is built from it.
+    """Check a saved DCGAN configuration (``prefix`` "G", "G_ema" or "D") before a model is built from it.
 
     Each value must be an integer in :data:`MODEL_CONFIG_RANGES`, and the first and last layers'
     weights in ``arrays`` must have the shapes it implies: so an edited configuration is an
     error here, instead of an attempt to build (and allocate) some other, perhaps huge, model.
     """
 
-    ranges = MODEL_CONFIG_RANGES[prefix]
+    base = prefix.split("_")[0]  # G_ema, the average of G, is a generator too
+    ranges = MODEL_CONFIG_RANGES[base]
     if not isinstance(config, dict):
         raise CheckpointError(f"{source}: damaged metadata (models.{prefix} is not an object)")
     unknown = sorted(set(config) - set(ranges))
@@ -378,17 +379,17 @@ def check_model_config(prefix: str, config, arrays: dict, source) -> dict:
         k = num_blocks(c["image_size"])
     except ValueError as exc:
         raise CheckpointError(f"{source}: damaged metadata (models.{prefix}.image_size: {exc})") from exc
-    if prefix == "G":
+    if base == "G":
         width = c["ngf"] * 2 ** (k - 1)
-        expected = {"G/0.W": (c["nz"], width, 4, 4), f"G/{3 * k}.W": (c["ngf"], c["nc"], 4, 4)}
+        expected = {f"{prefix}/0.W": (c["nz"], width, 4, 4), f"{prefix}/{3 * k}.W": (c["ngf"], c["nc"], 4, 4)}
     else:
         width = c["ndf"] * 2 ** (k - 1)
-        expected = {"D/0.W": (c["ndf"], c["nc"], 4, 4), f"D/{3 * k - 1}.W": (1, width, 4, 4)}
+        expected = {f"{prefix}/0.W": (c["ndf"], c["nc"], 4, 4), f"{prefix}/{3 * k - 1}.W": (1, width, 4, 4)}
     for key, shape in expected.items():
         got = arrays.get(key)
         if got is None or tuple(got.shape) != shape:
             found = "missing" if got is None else f"got {tuple(got.shape)}"
-            model = {"G": "Generator", "D": "Discriminator"}[prefix]
+            model = {"G": "Generator", "D": "Discriminator"}[base]
             raise CheckpointError(f"{source} does not fit this {model} of its own configuration models.{prefix} = "
                                   f"{config} (a checkpoint of another model, or edited metadata?): "
                                   f"{key}: expected shape {shape}, {found}")
@@ -419,24 +420,36 @@ def load_model_arrays(model, arrays: dict, prefix: str, source="checkpoint") -> 
                               f"(a checkpoint of another model?): {exc}") from exc
 
 
-def _load_model(path, prefix, build):
-    arrays, meta = load_checkpoint(path)
-    config = meta.get("models", {}).get(prefix)
+def _build_model(arrays: dict, meta: dict, prefix: str, build, path):
+    """The model ``prefix`` of a loaded checkpoint, checked and built."""
+    models = meta.get("models", {})
+    config = models.get(prefix) if isinstance(models, dict) else None
     if config is None:
         raise CheckpointError(f"{path} holds no {prefix!r} model (a {meta.get('kind', 'unknown')!r} checkpoint)")
     check_model_config(prefix, config, arrays, path)
     model = build(**config)
     load_model_arrays(model, arrays, prefix, source=str(path))
-    return model, arrays, meta
+    return model
 
 
-def load_generator(path, device: str = "cpu"):
-    """The generator of a checkpoint (or run folder), in eval mode on ``device``; returns ``(G, meta)``."""
-    G, _, meta = _load_model(path, "G", Generator)
+def load_generator(path, device: str = "cpu", raw: bool = False):
+    """The generator of a checkpoint (or run folder), in eval mode on ``device``; returns ``(G, meta)``.
+
+    A checkpoint of a run that kept a moving average of G's weights (``G_ema``) gives that
+    average, the generator to sample from; ``raw=True`` gives the trained G instead. Checkpoints
+    without an average (``--ema-half-life 0``, or written before it existed) give G either way.
+    ``meta["generator"]`` says which was loaded: ``"G_ema"`` or ``"G"``.
+    """
+    arrays, meta = load_checkpoint(path)
+    models = meta.get("models", {})
+    prefix = "G_ema" if not raw and isinstance(models, dict) and "G_ema" in models else "G"
+    G = _build_model(arrays, meta, prefix, Generator, path)
+    meta["generator"] = prefix
     return G.eval().to(device), meta
 
 
 def load_discriminator(path, device: str = "cpu"):
     """The discriminator of a checkpoint, in eval mode on ``device``; returns ``(D, meta)``."""
-    D, _, meta = _load_model(path, "D", Discriminator)
+    arrays, meta = load_checkpoint(path)
+    D = _build_model(arrays, meta, "D", Discriminator, path)
     return D.eval().to(device), meta

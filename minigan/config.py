@@ -19,7 +19,7 @@ from .errors import SettingsError
 from .nn import DiffAugment
 from .sampling import NOISE_KINDS
 
-__all__ = ["TrainConfig", "INT_RANGES", "FLOAT_RANGES", "is_bool", "is_int"]
+__all__ = ["TrainConfig", "INT_RANGES", "FLOAT_RANGES", "ADDED_SETTINGS", "is_bool", "is_int"]
 
 #: The allowed range of every integer setting, ``[low, high]``: wide enough for any real run,
 #: narrow enough that a typo (an extra zero, a negative) is caught before it costs memory or hours.
@@ -44,7 +44,12 @@ FLOAT_RANGES = {
     "beta1": (0, 1, "[)"),
     "beta2": (0, 1, "[)"),
     "real_label": (0, 1, "(]"),
+    "ema_half_life": (0, 1e9, "[]"),
 }
+
+#: Settings added after checkpoints were first written, with the value that reproduces how a
+#: run of before trained: a checkpoint that lacks one resumes with it.
+ADDED_SETTINGS = {"ema_half_life": 0.0}
 
 
 def is_bool(value) -> bool:
@@ -86,6 +91,9 @@ class TrainConfig:
     save_every: int = field(default=5, metadata={"help": "save both models' weights every N epochs (and after the last)"})
     keep_epochs: int = field(default=0, metadata={"help": "keep only the newest N per-epoch checkpoints (0: keep all)"})
     fooled_n: int = field(default=512, metadata={"help": "samples scored by D for fooled.png"})
+    ema_half_life: float = field(default=10_000.0, metadata={
+        "help": "half-life in images of the generator's moving average, which the progress grids, fooled.png "
+                "and every command draw from (--raw: the trained generator); 0 turns it off"})
 
     def validate(self) -> "TrainConfig":
         """Check every setting's type and range; raise :class:`~minigan.errors.SettingsError`

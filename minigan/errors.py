@@ -7,6 +7,8 @@ message and exits with status 2. Anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import re
+
 __all__ = ["MiniganError", "SettingsError", "DeviceError", "DatasetError", "CheckpointError", "TrainingDiverged", "DiskFullError"]
 
 
@@ -14,21 +16,25 @@ class MiniganError(Exception):
     """Base class of the errors caused by input or environment rather than by a bug.
 
     ``argument`` names the function argument (``"data"``, ``"lr_g"``) that the message is about,
-    when it starts with that name. The library speaks of arguments; the command line shows the
-    same message with the option that sets it (``--data``, ``--lr-g``), see
-    :meth:`for_command_line`.
+    when it starts with that name; ``arguments``, more that it names anywhere (settings with an
+    underscore in their name, which no ordinary word has). The library speaks of arguments; the
+    command line shows the same message with the options that set them (``--data``, ``--lr-g``),
+    see :meth:`for_command_line`.
     """
 
-    def __init__(self, message: str = "", argument: str | None = None):
+    def __init__(self, message: str = "", argument: str | None = None, arguments=()):
         super().__init__(message)
         self.argument = argument
+        self.arguments = tuple(arguments)
 
     def for_command_line(self) -> str:
-        """The message with a leading argument name written as its option: ``data 'x': ...`` ->
-        ``--data 'x': ...``."""
+        """The message with argument names written as options: ``data 'x': ...`` ->
+        ``--data 'x': ...``; ``try a lower lr_g`` -> ``try a lower --lr-g``."""
         message = str(self)
         if self.argument and message.startswith(self.argument):
-            return "--" + self.argument.replace("_", "-") + message[len(self.argument):]
+            message = "--" + self.argument.replace("_", "-") + message[len(self.argument):]
+        for name in self.arguments:
+            message = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", "--" + name.replace("_", "-"), message)
         return message
 
 

@@ -13,7 +13,8 @@ A run lives in ``runs/<name>/``::
     fooled.png             the final model's samples that D rates most real, with D's score
     checkpoints/last.npz   everything needed to resume exactly (models, Adam states, random
                            generator, position in the epoch)
-    checkpoints/epoch_NNN.npz   both models' weights every ``save_every`` epochs and at the end
+    checkpoints/epoch_NNN.npz   the models' weights (G, D, G_ema) every ``save_every`` epochs and at
+                           the end
 
 Use it from Python (``Trainer(TrainConfig(epochs=5)).run()``), from ``python -m minigan train``
 or from ``examples/train_idols.py``. ``--resume runs/<name>`` continues a run exactly where its
@@ -29,6 +30,15 @@ checkpoint ever holds a non-finite model. Every file the trainer writes goes thr
 disk never leaves a half-written file, and a full disk is an error that names the file. A resume
 removes what a killed run left (temporary files; log records after the checkpoint, a torn last
 line) and refuses data whose images changed since the run started.
+
+The generator that is sampled (progress grids, fooled.png, and by default every command) is the
+moving average of G's weights (:class:`minigan.optim.ExponentialMovingAverage`, ``G_ema`` in the
+checkpoints); G itself is the one trained. ``--ema-half-life 0`` turns the average off.
+
+The module is long (about 600 lines) but one idea, the trainer: a run's loop, everything it
+writes and how it comes back from a checkpoint. The settings and their ranges are in
+:mod:`minigan.config`, the GAN's step in :mod:`minigan.gan`, safe file writing in
+:mod:`minigan.checkpoint`.
 """
 
 from __future__ import annotations
@@ -49,7 +59,7 @@ from . import __version__, optim
 from .backend import get_array_module, get_cupy, normalize_device, to_device, to_numpy
 from .checkpoint import (load_checkpoint, load_model_arrays, model_arrays, remove_stale_temp_files, save_checkpoint,
                          write_atomically, write_text_atomically)
-from .config import TrainConfig, is_int
+from .config import ADDED_SETTINGS, TrainConfig, is_int
 from .data import augment_batch, load_dataset, to_model_input
 from .errors import CheckpointError, DatasetError, MiniganError, TrainingDiverged
 from .gan import train_step
@@ -134,11 +144,11 @@ class Trainer:
                 raise CheckpointError(f"{resume} is not a training checkpoint (kind {meta.get('kind')!r}); "
                                       "resume from a run folder or its checkpoints/last.npz")
             known = [f.name for f in dataclasses.fields(TrainConfig)]
-            missing = [k for k in known if k not in meta["config"]]
+            missing = [k for k in known if k not in meta["config"] and k not in ADDED_SETTINGS]
             if missing:
                 raise CheckpointError(f"{resume}: the training settings saved in it lack {', '.join(missing)} "
                                       "(damaged, or edited?)")
-            config = TrainConfig(**{k: meta["config"][k] for k in known})
+            config = TrainConfig(**{k: meta["config"].get(k, ADDED_SETTINGS.get(k)) for k in known})
             try:
                 config.validate()
             except MiniganError as exc:
@@ -245,6 +255,8 @@ class Trainer:
         self.D = Discriminator(ndf=c.ndf, image_size=size, rng=init_seeds[1]).to(self.device)
         self.opt_g = optim.Adam(self.G, lr=c.lr_g, betas=(c.beta1, c.beta2))
         self.opt_d = optim.Adam(self.D, lr=c.lr_d, betas=(c.beta1, c.beta2))
+        # the average of G's weights that is sampled (G itself is trained); None when off
+        self.ema = optim.ExponentialMovingAverage(self.G, c.ema_half_life) if c.ema_half_life > 0 else None
         self.fixed_noise = noise(rng, 64, c.nz, c.noise)  # (64, nz): the progress grids' idols
         self.rng = rng  # data order, augmentation, noise: one generator, saved in checkpoints
         # DiffAugment shares the one generator, so that its state is the whole story
@@ -263,7 +275,9 @@ class Trainer:
             "kind": kind,
             "minigan": __version__,
             "config": dataclasses.asdict(self.config),
-            "models": {"G": self.G.config(), "D": self.D.config()},
+            "models": {"G": self.G.config(), "D": self.D.config(),
+                       **({"G_ema": self.G.config()} if self.ema else {})},
+            "ema": {"half_life": self.ema.half_life, "images": self.ema.images} if self.ema else None,
             "dataset": self._dataset_info(),
             "epoch": self.epoch,
             "batch_in_epoch": self.batch_in_epoch,
@@ -272,11 +286,23 @@ class Trainer:
 
     def _state_arrays(self) -> dict:
         """Every array a checkpoint holds that training changes: weights, buffers, Adam states."""
-        arrays = {**model_arrays("G", self.G), **model_arrays("D", self.D)}
+        arrays = self._model_arrays()
         for prefix, opt in (("opt_g", self.opt_g), ("opt_d", self.opt_d)):
             for name, slots in opt.state.items():
                 arrays.update({f"{prefix}/{name}/{slot}": value for slot, value in slots.items()})
         return arrays
+
+    def _model_arrays(self) -> dict:
+        """The weights and buffers of G, D and (when on) the average of G, by ``"G/0.W"`` names."""
+        arrays = {**model_arrays("G", self.G), **model_arrays("D", self.D)}
+        if self.ema:
+            arrays.update(model_arrays("G_ema", self.ema.average))
+        return arrays
+
+    @property
+    def sampled_generator(self):
+        """The generator the outputs draw from: the moving average when on, else G."""
+        return self.ema.average if self.ema else self.G
 
     def _non_finite_state(self) -> list[str]:
         """The names of the weights, buffers and Adam states that hold NaN or infinity."""
@@ -293,7 +319,8 @@ class Trainer:
             kept = "no checkpoint was saved yet"
         return TrainingDiverged(
             f"training diverged at step {self.step} (epoch {self.epoch + 1}): {why}; {kept}. "
-            "Try lower learning rates (--lr-d, --lr-g) or label smoothing (--real-label 0.9).")
+            "Try lower learning rates (lr_d, lr_g) or label smoothing (real_label 0.9).",
+            arguments=("lr_d", "lr_g", "real_label"))
 
     def _check_finite(self, record: dict | None = None) -> None:
         """Raise TrainingDiverged when a logged loss or any weight or Adam state is NaN or infinite."""
@@ -312,7 +339,7 @@ class Trainer:
         Raises TrainingDiverged, writing nothing, when a weight or Adam state is not finite."""
         path = Path(path or self.run_dir / "checkpoints" / "last.npz")
         self._check_finite()
-        arrays = {**model_arrays("G", self.G), **model_arrays("D", self.D), "fixed_noise": self.fixed_noise}
+        arrays = {**self._model_arrays(), "fixed_noise": self.fixed_noise}
         for prefix, opt in (("opt_g", self.opt_g), ("opt_d", self.opt_d)):
             arrays.update({f"{prefix}/{k}": np.asarray(v) for k, v in opt.state_dict().items()})
         if self.order is not None:
@@ -329,8 +356,7 @@ class Trainer:
         """Both models' weights after this epoch (no optimizer state: a third of the size)."""
         self._check_finite()
         d = self.run_dir / "checkpoints"
-        save_checkpoint(d / f"epoch_{self.epoch:03d}.npz",
-                        {**model_arrays("G", self.G), **model_arrays("D", self.D)}, self._meta("gan-weights"))
+        save_checkpoint(d / f"epoch_{self.epoch:03d}.npz", self._model_arrays(), self._meta("gan-weights"))
         if self.config.keep_epochs:
             old = sorted(d.glob("epoch_*.npz"))[:-self.config.keep_epochs]
             for p in old:
@@ -346,6 +372,14 @@ class Trainer:
                 raise CheckpointError(f"{source}: models.{prefix} = {meta['models'][prefix]} does not match its "
                                       f"training settings ({model.config()}); edited metadata?")
             load_model_arrays(model, arrays, prefix, source)
+        if self.ema:
+            ema_meta = meta.get("ema")
+            if not isinstance(ema_meta, dict) or not is_int(ema_meta.get("images")) or ema_meta["images"] < 0:
+                raise CheckpointError(f"{source}: the generator's moving average is missing or damaged")
+            load_model_arrays(self.ema.average, arrays, "G_ema", source)
+            self.ema.images = int(ema_meta["images"])
+        elif any(k.startswith("G_ema/") for k in arrays):
+            raise CheckpointError(f"{source}: holds a moving average but its settings have none (edited?)")
         for prefix, opt in (("opt_g", self.opt_g), ("opt_d", self.opt_d)):
             state = {k[len(prefix) + 1:]: v for k, v in arrays.items() if k.startswith(prefix + "/")}
             step = state.get("step")
@@ -439,7 +473,7 @@ class Trainer:
 
     def _sample_grid(self, name: str) -> None:
         rel = f"samples/{name}.png"
-        images = generate(self.G, self.fixed_noise)
+        images = generate(self.sampled_generator, self.fixed_noise)
         self._write_picture(rel, lambda f: save_grid(images, f, nrow=8))
         if rel not in self.frames:
             self.frames.append(rel)
@@ -473,7 +507,7 @@ class Trainer:
         self._write_picture("real.png", lambda f: save_grid(x, f, nrow=8))
 
     def _write_fooled(self) -> None:
-        images, scores, _, order = most_real(self.G, self.D, n=self.config.fooled_n, top=32,
+        images, scores, _, order = most_real(self.sampled_generator, self.D, n=self.config.fooled_n, top=32,
                                              seed=self.config.seed, noise_kind=self.config.noise)
         picture = captioned_grid(images, [f"{s:.2f}" for s in scores], nrow=8, scale=2)
         self._write_picture("fooled.png", lambda f: picture.save(f))
@@ -542,6 +576,8 @@ class Trainer:
             z = to_device(noise(self.rng, c.batch_size, c.nz, c.noise), self.device)
             pending.append(train_step(self.G, self.D, self.opt_g, self.opt_d, real, z,
                                       real_label=c.real_label, augment=self.augment))
+            if self.ema:
+                self.ema.update(c.batch_size)
             self.step += 1
             self.batch_in_epoch += 1
             # logged at every log_every-th step of the run (not of this call), so a resumed run

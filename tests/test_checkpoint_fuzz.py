@@ -41,7 +41,7 @@ def attempt(path, original, resume=True):
     """Load ``path`` every way minigan does. Returns "ok" or "error"; any other exception fails."""
     try:
         arrays, meta = load_checkpoint(path)
-        G, _ = load_generator(path)
+        G, loaded = load_generator(path)
         D, _ = load_discriminator(path)
         if resume:
             trainer = Trainer(resume=path, dataset=original["dataset"], stream=io.StringIO())
@@ -52,7 +52,7 @@ def attempt(path, original, resume=True):
     assert arrays.keys() == original["arrays"].keys()
     for key, value in original["arrays"].items():
         np.testing.assert_array_equal(arrays[key], value, err_msg=key)
-    for prefix, model in (("G", G), ("D", D)):
+    for prefix, model in ((loaded["generator"], G), ("D", D)):  # G_ema: the moving average is what is sampled
         for k, v in model.state_dict().items():
             np.testing.assert_array_equal(v, original["arrays"][f"{prefix}/{k}"])
     if resume:

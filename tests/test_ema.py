@@ -88,3 +88,86 @@ def test_the_dispatcher_routes_to_the_reference_in_reference_mode(rng):
     with kernels.use_kernels("reference"):
         kernels.ema_update(average, x, 0.25)
     np.testing.assert_array_equal(average, expected)
+
+
+# -- in the trainer --------------------------------------------------------------------------------
+
+
+def test_the_trainer_samples_the_average_and_saves_it(tmp_path, tiny_idols):
+    from minigan.checkpoint import load_checkpoint, load_generator
+    from minigan.train import Trainer
+
+    from .cases import tiny_train_config
+
+    trainer = Trainer(tiny_train_config(tmp_path, epochs=1, ema_half_life=500.0), dataset=tiny_idols)
+    assert trainer.sampled_generator is trainer.ema.average
+    trainer.run()
+    assert trainer.ema.images == trainer.step * 8
+    arrays, meta = load_checkpoint(tmp_path / "run")
+    assert meta["ema"] == {"half_life": 500.0, "images": trainer.ema.images}
+    G_ema, meta = load_generator(tmp_path / "run")
+    assert meta["generator"] == "G_ema"
+    for name, value in trainer.ema.average.state_dict().items():
+        np.testing.assert_array_equal(G_ema.state_dict()[name], value, err_msg=name)
+        np.testing.assert_array_equal(arrays[f"G_ema/{name}"], value)
+    G, meta = load_generator(tmp_path / "run", raw=True)
+    assert meta["generator"] == "G"
+    np.testing.assert_array_equal(G.layers[0].params["W"], trainer.G.layers[0].params["W"])
+    assert not np.array_equal(G.layers[0].params["W"], G_ema.layers[0].params["W"])  # they differ
+    epoch = load_checkpoint(tmp_path / "run" / "checkpoints" / "epoch_001.npz")[0]
+    assert any(k.startswith("G_ema/") for k in epoch)  # the per-epoch weights keep the average too
+
+
+def test_resume_is_exact_for_the_average_too(tmp_path, tiny_idols):
+    from minigan.train import Trainer
+
+    from .cases import tiny_train_config
+
+    straight = Trainer(tiny_train_config(tmp_path / "a"), dataset=tiny_idols)
+    straight.run()
+    first = Trainer(tiny_train_config(tmp_path / "b", epochs=1), dataset=tiny_idols)
+    first.run()
+    resumed = Trainer(resume=tmp_path / "b" / "run", overrides={"epochs": 2}, dataset=tiny_idols)
+    resumed.run()
+    assert resumed.ema.images == straight.ema.images
+    for name, value in straight.ema.average.state_dict().items():
+        np.testing.assert_array_equal(resumed.ema.average.state_dict()[name], value, err_msg=name)
+
+
+def test_without_an_average_and_from_before_it_existed(tmp_path, tiny_idols):
+    """--ema-half-life 0 keeps no average; a checkpoint written before the setting existed (no
+    ema_half_life in its settings, no G_ema) resumes, without an average, and still loads."""
+    from minigan.checkpoint import load_checkpoint, load_generator, save_checkpoint
+    from minigan.train import Trainer
+
+    from .cases import tiny_train_config
+
+    trainer = Trainer(tiny_train_config(tmp_path, epochs=1, ema_half_life=0.0), dataset=tiny_idols)
+    assert trainer.ema is None and trainer.sampled_generator is trainer.G
+    trainer.run()
+    path = tmp_path / "run" / "checkpoints" / "last.npz"
+    arrays, meta = load_checkpoint(path)
+    assert not any(k.startswith("G_ema/") for k in arrays) and "G_ema" not in meta["models"]
+    del meta["config"]["ema_half_life"], meta["ema"]  # as written before the average existed
+    save_checkpoint(path, arrays, meta)
+    assert load_generator(tmp_path / "run")[1]["generator"] == "G"
+    resumed = Trainer(resume=tmp_path / "run", overrides={"epochs": 2}, dataset=tiny_idols)
+    assert resumed.config.ema_half_life == 0.0 and resumed.ema is None
+    resumed.run()
+
+
+def test_commands_draw_the_average_and_raw_the_trained_generator(tmp_path, tiny_idols, capsys):
+    from minigan import cli
+    from minigan.train import Trainer
+
+    from .cases import tiny_train_config
+
+    Trainer(tiny_train_config(tmp_path, epochs=1, ema_half_life=500.0), dataset=tiny_idols).run()
+    run = str(tmp_path / "run")
+    from minigan.latent import load_vector
+
+    for extra, which in (([], "G_ema"), (["--raw"], "G")):
+        out = tmp_path / f"v{len(extra)}.npz"
+        assert cli.main(["vector", "--checkpoint", run, "--plus", "0,1,2", "--minus", "3,4,5", "--out", str(out),
+                         *extra]) == 0
+        assert load_vector(out).meta["generator"] == which

@@ -161,7 +161,7 @@ def test_divergence_is_seen_in_the_weights_even_when_the_losses_are_finite(tmp_p
 
     monkeypatch.setattr(train_module, "train_step", step_then_poison)
     with pytest.raises(TrainingDiverged, match=r"diverged at step 6 \(epoch 2\): NaN or infinity in "
-                                               r"G/1\.running_var; the last good checkpoint is .*last\.npz \(epoch 1, step 4\)"):
+                                               r"G/1\.running_var, G_ema/1\.running_var; the last good checkpoint is .*last\.npz \(epoch 1, step 4\)"):
         trainer.run()
     assert all(np.isfinite(r["loss_d"]) for r in log_records(tmp_path / "run") if r["type"] == "step")
     assert load_checkpoint(tmp_path / "run")[1]["step"] == 4

@@ -35,10 +35,10 @@ def test_a_short_run_writes_every_output(device, tmp_path, tiny_idols):
     assert json.loads((run / "config.json").read_text())["batch_size"] == 8
     from PIL import Image
 
-    gif = Image.open(run / "progress.gif")
-    assert gif.n_frames == 5  # untrained, two first-epoch snapshots, two epochs
+    with Image.open(run / "progress.gif") as gif:
+        assert gif.n_frames == 5  # untrained, two first-epoch snapshots, two epochs
     # the checkpoint reloads into models that produce the trainer's samples
-    G, meta = load_generator(run)
+    G, meta = load_generator(run, raw=True)
     D, _ = load_discriminator(run / "checkpoints" / "epoch_002.npz")
     assert meta["kind"] == "gan-training" and meta["step"] == 8
     assert_same_weights({f"G/{k}": v for k, v in G.state_dict().items()},
@@ -175,9 +175,11 @@ def test_too_few_images_for_a_batch(tmp_path, tiny_idols):
 def test_checkpoint_of_another_model_or_damaged_file(tmp_path, tiny_idols):
     Trainer(tiny_train_config(tmp_path, epochs=1), dataset=tiny_idols).run()
     arrays, meta = load_checkpoint(tmp_path / "run")
-    meta["models"]["G"]["ngf"] = 8  # claims another width than its arrays have
+    meta["models"]["G"]["ngf"] = meta["models"]["G_ema"]["ngf"] = 8  # claims another width than its arrays have
     save_checkpoint(tmp_path / "other.npz", arrays, {k: v for k, v in meta.items() if k not in ("format", "version")})
     with pytest.raises(CheckpointError, match=r"(?s)does not fit this Generator.*0\.W: expected shape \(8, 16, 4, 4\), got \(8, 8, 4, 4\)"):
+        load_generator(tmp_path / "other.npz", raw=True)
+    with pytest.raises(CheckpointError, match=r"(?s)does not fit this Generator.*G_ema/0\.W: expected shape"):
         load_generator(tmp_path / "other.npz")
     damaged = tmp_path / "damaged.npz"
     damaged.write_bytes((tmp_path / "run" / "checkpoints" / "last.npz").read_bytes()[:5000])

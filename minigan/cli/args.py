@@ -195,12 +195,15 @@ def flag(argument: str) -> str:
 
 
 def add_generator_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--checkpoint``, ``--device`` and ``--noise``: what every command that draws idols takes."""
+    """``--checkpoint``, ``--device``, ``--noise`` and ``--raw``: what every command that draws idols takes."""
     parser.add_argument("--checkpoint", required=True,
                         help="a checkpoint .npz, or a run folder (uses its checkpoints/last.npz)")
     parser.add_argument("--device", default="cpu", help="cpu or gpu")
     parser.add_argument("--noise", choices=NOISE_KINDS, default=None,
                         help="noise distribution (default: the one the model was trained with)")
+    parser.add_argument("--raw", action="store_true",
+                        help="draw from the trained generator itself, not from the moving average of its "
+                             "weights that the run kept (what every command draws from by default)")
 
 
 def require_device(device: str) -> str:
@@ -214,7 +217,7 @@ def require_device(device: str) -> str:
 
 def load_generator(args):
     """``(G, meta, noise kind)`` for the options of :func:`add_generator_arguments`."""
-    G, meta = load_checkpoint_generator(args.checkpoint, normalize_device(args.device))
+    G, meta = load_checkpoint_generator(args.checkpoint, normalize_device(args.device), raw=args.raw)
     return G, meta, args.noise or meta.get("config", {}).get("noise", "gaussian")
 
 

@@ -98,7 +98,8 @@ def main(argv=None) -> int:
     classes = {a: len(vocab[a]) for a in clf.heads}
     hist = attribute_histogram_distance(real_out.predictions, fake_out.predictions, classes)
     memo = memorisation(fake_images, fake_out.features, real.images, real_out.features, seed=args.seed, device=device)
-    figures = {"checkpoint": str(args.checkpoint), "epoch": meta.get("epoch"), "step": meta.get("step"),
+    figures = {"checkpoint": str(args.checkpoint), "generator": meta.get("generator"), "epoch": meta.get("epoch"),
+               "step": meta.get("step"),
                "n": args.n, "seed": args.seed, "fd": round(fd, 3), "fd_real": round(fd_real, 3),
                "attributes": hist, "memorisation": {"pixel": memo["pixel"], "feature": memo["feature"]}}
 

@@ -58,7 +58,8 @@ def main(argv=None) -> int:
     name = args.name or (args.plus if args.from_labels else "vector")
     out = output_path(args.out, f"{name}.npz", suffixes=(".npz",), force=args.force)
     G, meta, kind = load_generator(args)
-    base = {"checkpoint": str(args.checkpoint), "seed": args.seed, "noise": kind, "nz": G.nz,
+    base = {"checkpoint": str(args.checkpoint), "generator": meta.get("generator"), "seed": args.seed, "noise": kind,
+            "nz": G.nz,
             "epoch": meta.get("epoch"), "step": meta.get("step")}
     if args.from_labels:
         classifier = args.classifier or DEFAULT_CLASSIFIER
