@@ -130,12 +130,16 @@ class Trainer:
         overrides: settings that may change on resume (``{"epochs": 40}``).
         force: start a new run in ``OUT/NAME`` even where that folder holds a run or other
             files (they are replaced); without it such a folder is refused.
+        callbacks: objects with an ``after_step(trainer)`` and/or ``after_epoch(trainer)``
+            method, called after every step (G, D and the average updated) and after every
+            epoch (its checkpoint saved): a way to watch or measure a run without changing it.
         stream: where progress goes (stderr by default).
     """
 
     def __init__(self, config: TrainConfig | None = None, dataset=None, resume=None,
-                 overrides: dict | None = None, stream=None, force: bool = False):
+                 overrides: dict | None = None, stream=None, force: bool = False, callbacks=()):
         self.stream = stream if stream is not None else sys.stderr
+        self.callbacks = list(callbacks)
         self.resume_state = None
         self.last_good = None  # (path, epoch, step) of the newest checkpoint known to be good
         if resume is not None:
@@ -578,6 +582,9 @@ class Trainer:
                                       real_label=c.real_label, augment=self.augment))
             if self.ema:
                 self.ema.update(c.batch_size)
+            for callback in self.callbacks:
+                if hasattr(callback, "after_step"):
+                    callback.after_step(self)
             self.step += 1
             self.batch_in_epoch += 1
             # logged at every log_every-th step of the run (not of this call), so a resumed run
@@ -609,6 +616,9 @@ class Trainer:
         if self.epoch % c.save_every == 0 or self.epoch == c.epochs:
             self._save_epoch_weights()
         self._write_loss_plot()
+        for callback in self.callbacks:
+            if hasattr(callback, "after_epoch"):
+                callback.after_epoch(self)
         images_per_s = self.steps_per_epoch * c.batch_size / max(seconds, 1e-9)
         print(f"epoch {self.epoch}/{c.epochs}: {format_duration(seconds)}, {images_per_s:.0f} img/s, "
               f"D {last.get('loss_d', float('nan')):.3f}  G {last.get('loss_g', float('nan')):.3f}  "

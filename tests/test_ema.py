@@ -171,3 +171,28 @@ def test_commands_draw_the_average_and_raw_the_trained_generator(tmp_path, tiny_
         assert cli.main(["vector", "--checkpoint", run, "--plus", "0,1,2", "--minus", "3,4,5", "--out", str(out),
                          *extra]) == 0
         assert load_vector(out).meta["generator"] == which
+
+
+def test_callbacks_watch_a_run_without_changing_it(tmp_path, tiny_idols):
+    from minigan.train import Trainer
+
+    from .cases import tiny_train_config
+    from .helpers import weights
+
+    class Watcher:
+        steps, epochs = 0, []
+
+        def after_step(self, trainer):
+            self.steps += 1
+
+        def after_epoch(self, trainer):
+            self.epochs.append(trainer.epoch)
+
+    watcher = Watcher()
+    watched = Trainer(tiny_train_config(tmp_path / "a"), dataset=tiny_idols, callbacks=[watcher])
+    watched.run()
+    assert watcher.steps == watched.step == 8 and watcher.epochs == [1, 2]
+    plain = Trainer(tiny_train_config(tmp_path / "b"), dataset=tiny_idols)
+    plain.run()
+    for name, value in weights(plain).items():
+        np.testing.assert_array_equal(weights(watched)[name], value, err_msg=name)
