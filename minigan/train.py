@@ -73,6 +73,11 @@ __all__ = ["TrainConfig", "Trainer"]  # TrainConfig lives in minigan.config
 
 _LOGGED = ("loss_d", "loss_g", "d_real", "d_fake", "d_fake_g")  # StepResult fields written to the log
 
+#: A mean cross-entropy above this many nats means logits in the thousands: D's outputs are
+#: saturated far past any useful gradient, and the run has exploded although every number is
+#: still finite (a learning rate of 1e16 gets there in a few steps).
+EXPLODED_LOSS = 1000.0
+
 class _NamedBuffer(io.BytesIO):
     """An in-memory file with a name: Pillow picks the format from it (``"grid.png"``)."""
 
@@ -329,9 +334,14 @@ class Trainer:
     def _check_finite(self, record: dict | None = None) -> None:
         """Raise TrainingDiverged when a logged loss or any weight or Adam state is NaN or infinite."""
         bad = {k: v for k, v in (record or {}).items() if isinstance(v, float) and not math.isfinite(v)}
+        exploded = {k: v for k, v in (record or {}).items()
+                    if k in ("loss_d", "loss_g") and k not in bad and isinstance(v, float) and v > EXPLODED_LOSS}
         arrays = self._non_finite_state()
-        if bad or arrays:
+        if bad or exploded or arrays:
             why = [", ".join(f"{k} = {v}" for k, v in bad.items())] if bad else []
+            if exploded:
+                why.append(", ".join(f"{k} = {v:.3g}" for k, v in exploded.items())
+                           + f" exploded (a mean cross-entropy over {EXPLODED_LOSS:g} nats)")
             if arrays:
                 more = f" and {len(arrays) - 4} more" if len(arrays) > 4 else ""
                 why.append("NaN or infinity in " + ", ".join(arrays[:4]) + more)

@@ -568,3 +568,21 @@ def test_a_full_disk_while_caching_the_idol_set_is_a_warning(monkeypatch):
     with pytest.warns(UserWarning, match="could not write the cache of the idol set: .*the disk is full"):
         ds = idols.load_idols(seed=0, characters=[0, 1], images_per_character=2, workers=1)
     assert len(ds) == 4 and ds.cache_path is None
+
+
+def test_losses_that_explode_while_finite_stop_the_run(tmp_path, tiny_idols, monkeypatch):
+    """D's logits blown up a millionfold: every number stays finite, the losses are absurd."""
+    trainer = Trainer(tiny_train_config(tmp_path, epochs=2), dataset=tiny_idols)
+    real_step, calls = train_module.train_step, []
+
+    def step_then_explode(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 5:  # during epoch 2, after epoch 1's checkpoint
+            trainer.D.layers[-1].params["W"] *= 1e6
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "train_step", step_then_explode)
+    with pytest.raises(TrainingDiverged, match=r"diverged at step 6 \(epoch 2\): loss_d = .* exploded.*last good "
+                                               r"checkpoint is .*last\.npz \(epoch 1, step 4\)"):
+        trainer.run()
+    assert load_checkpoint(tmp_path / "run")[1]["step"] == 4

@@ -32,7 +32,7 @@ from ..errors import MiniganError
 from ..latent import idol_noise, seed_noise
 from ..sampling import NOISE_KINDS
 
-__all__ = ["HelpFormatter", "make_parser", "output_path", "output_folder", "add_force", "checkpoint_kind", "made",
+__all__ = ["ArgumentParser", "HelpFormatter", "make_parser", "output_path", "output_folder", "add_force", "checkpoint_kind", "made",
            "IMAGE_SUFFIXES", "whole", "real", "SEED", "MAX_IDOLS", "add_generator_arguments", "load_generator", "add_seed",
            "add_idol_arguments", "named_idols", "require_device", "parse_ints", "parse_floats", "attach_number_lists", "flag"]
 
@@ -102,10 +102,18 @@ def real(low: float | None = None, high: float | None = None, low_open: bool = F
 SEED = whole(0, 2**63 - 1)
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser, but a wrong argument is one line on stderr, like every other error of
+    a command (``minigan sample: error: argument --n: ...``), instead of the usage and the error."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog.replace('python -m ', '')}: error: {message} (see --help)\n")
+
+
 def make_parser(command: str, description: str, prog: str | None = None) -> argparse.ArgumentParser:
     """The parser of ``python -m minigan COMMAND``, in the shared help style."""
-    return argparse.ArgumentParser(prog=prog or f"python -m minigan {command}", description=description,
-                                   formatter_class=HelpFormatter)
+    return ArgumentParser(prog=prog or f"python -m minigan {command}", description=description,
+                          formatter_class=HelpFormatter)
 
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
