@@ -256,7 +256,7 @@ class Trainer:
         num_blocks(size)  # raises for sizes the DCGAN cannot make
         if n < c.batch_size:
             raise DatasetError(f"the data has {n} images, fewer than one batch of {c.batch_size}; "
-                               "lower --batch-size")
+                               "lower batch_size", arguments=("batch_size",))
         self.steps_per_epoch = n // c.batch_size
         rng = np.random.default_rng(c.seed)
         init_seeds = rng.integers(0, 2**63, 2)

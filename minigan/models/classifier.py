@@ -359,8 +359,8 @@ def load_classifier(path=DEFAULT_CLASSIFIER, device: str = "cpu"):
     """
 
     if not Path(path).exists():
-        raise CheckpointError(f"no classifier at {path}: train one with  python -m minigan classifier train "
-                              f"--out {path}  (a few minutes), or pass --classifier PATH")
+        raise CheckpointError(f"no classifier at {path}: train one (python -m minigan classifier train, under "
+                              "a minute), or name another")
     arrays, meta = load_checkpoint(path)
     if meta.get("kind") != "classifier":
         raise CheckpointError(f"{path} is a {meta.get('kind')!r} checkpoint, not an attribute classifier")
