@@ -97,3 +97,16 @@ def test_library_errors_name_arguments_and_the_command_line_shows_options(capsys
     assert str(info.value).startswith("data 'no/such/folder'")
     assert cli.main(["dataset", "info", "--data", "no/such/folder"]) == 2
     assert "error: --data 'no/such/folder': not 'idols' and no such folder" in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("cache")
+def test_warnings_are_one_line_naming_the_command(tmp_path, capsys):
+    folder = tmp_path / "icons"
+    folder.mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((8, 8, 3), 40 * i, np.uint8)).save(folder / f"{i}.png")
+    (folder / "dangling.png").symlink_to(tmp_path / "nowhere.png")
+    assert cli.main(["dataset", "info", "--data", str(folder)]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("minigan dataset: warning: skipped 1 unusable entry")
+    assert "dangling.png" in err[0]

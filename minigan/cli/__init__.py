@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import warnings
 
 from ..errors import MiniganError
 
@@ -55,7 +56,13 @@ def main(argv=None) -> int:
 
 
 def run_command(command: str, function, argv) -> int:
-    """Run ``function(argv)``; a :class:`MiniganError` becomes one line on stderr and status 2."""
+    """Run ``function(argv)``; a :class:`MiniganError` becomes one line on stderr and status 2,
+    and a warning (a skipped file, a cache that could not be written) one line too."""
+
+    def show_warning(message, category, filename, lineno, file=None, line=None):
+        print(f"minigan {command}: warning: {message}", file=file or sys.stderr)
+
+    previous, warnings.showwarning = warnings.showwarning, show_warning
     try:
         return int(function(argv) or 0)
     except MiniganError as exc:
@@ -64,6 +71,8 @@ def run_command(command: str, function, argv) -> int:
     except KeyboardInterrupt:
         print(f"minigan {command}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.showwarning = previous
 
 
 if __name__ == "__main__":
