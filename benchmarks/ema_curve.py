@@ -70,10 +70,11 @@ def train(args) -> int:
 
 def variants(run: Path):
     """``(epoch, variant, checkpoint, raw)`` for every saved generator of a curve run."""
+    own = int(json.loads((run / "config.json").read_text())["ema_half_life"])  # the trainer's own average
     for path in sorted((run / "checkpoints").glob("epoch_*.npz")):
         epoch = int(path.stem.split("_")[1])
         yield epoch, "raw", path, True
-        yield epoch, f"ema {10_000}", path, False  # the trainer's own average (its default)
+        yield epoch, f"ema {own}", path, False
     for path in sorted((run / "curve").glob("epoch_*_ema_*.npz")):
         epoch, half_life = int(path.stem.split("_")[1]), int(path.stem.split("_")[3])
         yield epoch, f"ema {half_life}", path, True  # saved as plain "G"
