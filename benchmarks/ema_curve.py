@@ -12,7 +12,8 @@ same with or without them) and keeps, besides the trainer's own average, one ave
 RUN/curve/. ``measure`` draws ``--n`` idols from the trained generator and from each average at
 each saved epoch and writes RUN/curve.json and RUN/curve.png: the Frechet distance in the
 attribute classifier's features (what ``minigan evaluate`` reports as ``fd``) and the mean
-attribute histogram distance, against epochs and against training minutes (from log.jsonl).
+attribute histogram distance, against epochs (curve.png) and against training minutes from
+the run's log.jsonl (curve_minutes.png).
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ class Averages:
         if trainer.epoch % self.every:
             return
         self.folder.mkdir(parents=True, exist_ok=True)
-        meta = {"kind": "gan-weights", "models": {"G": trainer.G.config()}, "epoch": trainer.epoch,
+        meta = {"kind": "generator-average", "models": {"G": trainer.G.config()}, "epoch": trainer.epoch,
                 "step": trainer.step, "config": {"noise": trainer.config.noise}}
         for h, average in self.averages.items():
             save_checkpoint(self.folder / f"epoch_{trainer.epoch:03d}_ema_{int(h)}.npz",
@@ -109,7 +110,10 @@ def measure(args) -> int:
     line_plot([("Frechet distance (classifier features), lower is better", series("fd", "epoch")),
                ("mean attribute histogram distance", series("attributes", "epoch"))],
               run / "curve.png", xlabel="epoch", title=f"{run.name}: trained G ('raw') and its moving averages")
-    print(f"wrote {run / 'curve.json'} and {run / 'curve.png'}")
+    line_plot([("Frechet distance (classifier features), lower is better", series("fd", "minutes"))],
+              run / "curve_minutes.png", xlabel="minutes of training (this run's log.jsonl)",
+              title=f"{run.name}: quality against training time")
+    print(f"wrote {run / 'curve.json'}, {run / 'curve.png'} and {run / 'curve_minutes.png'}")
     return 0
 
 
