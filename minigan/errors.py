@@ -16,8 +16,8 @@ class MiniganError(Exception):
     """Base class of the errors caused by input or environment rather than by a bug.
 
     ``argument`` names the function argument (``"data"``, ``"lr_g"``) that the message is about,
-    when it starts with that name; ``arguments``, more that it names anywhere (settings with an
-    underscore in their name, which no ordinary word has). The library speaks of arguments; the
+    when it starts with that name; ``arguments``, more that it names anywhere as whole words
+    (``lr_g``, or ``n`` written as "a larger n"). The library speaks of arguments; the
     command line shows the same message with the options that set them (``--data``, ``--lr-g``),
     see :meth:`for_command_line`.
     """

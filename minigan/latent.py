@@ -226,7 +226,8 @@ def vector_from_labels(G, clf, attribute: str, plus: str, minus: str = "rest", n
     for side, count in (("plus", counts["plus"]), ("minus", counts["minus"])):
         if count < MIN_EXEMPLARS:
             raise MiniganError(f"only {count} of {n} sampled idols were classified "
-                               f"{plus if side == 'plus' else minus} (need {MIN_EXEMPLARS}); sample more idols")
+                               f"{plus if side == 'plus' else minus} (need {MIN_EXEMPLARS}); sample more idols (a larger n)",
+                               arguments=("n",))
     if not balance:
         return vector_from_exemplars(z[plus_mask], z[minus_mask]), counts
     strata = np.zeros(n, np.int64)  # (n,) one number per combination of the balanced classes
@@ -239,7 +240,8 @@ def vector_from_labels(G, clf, attribute: str, plus: str, minus: str = "rest", n
             differences.append(vector_from_exemplars(z[p], z[m]))
             weights.append(p.sum() * m.sum() / (p.sum() + m.sum()))
     if not differences:
-        raise MiniganError(f"no {'/'.join(balance)} class has idols on both sides; sample more idols")
+        raise MiniganError(f"no {'/'.join(balance)} class has idols on both sides; sample more idols (a larger n)",
+                           arguments=("n",))
     counts["strata"] = len(differences)
     return np.average(differences, axis=0, weights=weights).astype(np.float32), counts
 

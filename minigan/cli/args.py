@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ..backend import get_cupy, normalize_device
+from ..checkpoint import FORMAT as CHECKPOINT_FORMAT
 from ..checkpoint import load_generator as load_checkpoint_generator
 from ..errors import MiniganError
 from ..latent import idol_noise, seed_noise
@@ -135,7 +136,7 @@ def checkpoint_kind(path) -> str | None:
             meta = json.loads(str(data["__meta__"])) if "__meta__" in data.files else None
     except Exception:  # not an .npz, damaged, not JSON: not a checkpoint either way  # noqa: BLE001
         return None
-    return str(meta.get("kind", "checkpoint")) if isinstance(meta, dict) and meta.get("format") == "minigan-checkpoint" else None
+    return str(meta.get("kind", "checkpoint")) if isinstance(meta, dict) and meta.get("format") == CHECKPOINT_FORMAT else None
 
 
 def _check_writable(path: Path, force: bool) -> None:

@@ -65,13 +65,8 @@ def main(argv=None) -> int:
         classifier = args.classifier or DEFAULT_CLASSIFIER
         clf, clf_meta = load_classifier(classifier, args.device)
         balance = [b.strip() for b in args.balance.split(",") if b.strip()]
-        try:
-            vector, counts = vector_from_labels(G, clf, args.attribute, args.plus, args.minus, args.n, args.seed,
-                                                kind, clf_meta["vocab"], args.min_confidence, balance)
-        except MiniganError as exc:
-            if "sample more idols" in str(exc):
-                raise MiniganError(f"{exc} (a larger --n)") from None
-            raise
+        vector, counts = vector_from_labels(G, clf, args.attribute, args.plus, args.minus, args.n, args.seed,
+                                            kind, clf_meta["vocab"], args.min_confidence, balance)
         info = {**base, "name": name, "method": "labels", "attribute": args.attribute, "plus": args.plus,
                 "minus": args.minus, "n": args.n, "counts": counts, "classifier": classifier,
                 "min_confidence": args.min_confidence, "balance": balance}
