@@ -5,6 +5,7 @@ chooses the default run length and ``--ema-half-life``.
 
     python benchmarks/ema_curve.py train   --seed 0 --out runs/ema_curve_s0      # the default recipe, 60 epochs
     python benchmarks/ema_curve.py measure --run runs/ema_curve_s0              # FD and attributes every 5 epochs
+    python benchmarks/ema_curve.py train --epochs 30 --set batch_size=32 --out runs/curve_b32   # a recipe change
 
 ``train`` runs today's default recipe unchanged (the averages only watch: G's training is the
 same with or without them) and keeps, besides the trainer's own average, one average per
@@ -60,9 +61,20 @@ class Averages:
                             model_arrays("G", average.average), {**meta, "half_life": h})
 
 
+def recipe(settings: list[str]) -> dict:
+    """``["batch_size=32", "lr_g=4e-4"]`` -> ``{"batch_size": 32, "lr_g": 0.0004}``, typed by TrainConfig's defaults."""
+    defaults, out = TrainConfig(), {}
+    for setting in settings:
+        key, _, value = setting.partition("=")
+        if not hasattr(defaults, key) or not value:
+            raise SystemExit(f"--set {setting!r}: expected NAME=VALUE with NAME a training setting")
+        out[key] = type(getattr(defaults, key))(value)
+    return out
+
+
 def train(args) -> int:
     config = TrainConfig(out=str(Path(args.out).parent), name=Path(args.out).name, seed=args.seed,
-                         epochs=args.epochs, save_every=args.every, limit=args.limit)
+                         epochs=args.epochs, save_every=args.every, limit=args.limit, **recipe(args.set))
     half_lives = [float(h) for h in args.half_lives.split(",") if h]
     trainer = Trainer(config, callbacks=[Averages(half_lives, args.every, Path(args.out) / "curve")])
     trainer.run()
@@ -127,6 +139,8 @@ def main(argv=None) -> int:
     t.add_argument("--every", type=int, default=5, help="save the averages every N epochs")
     t.add_argument("--limit", type=int, default=0, help="train on the first N images only (0: all)")
     t.add_argument("--half-lives", default="1000,3000,30000", help="extra averages, in images")
+    t.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="a recipe change against the defaults, e.g. --set batch_size=32 (repeatable)")
     m = sub.add_parser("measure", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     m.add_argument("--run", default="runs/ema_curve_s0")
     m.add_argument("--classifier", default=DEFAULT_CLASSIFIER)
