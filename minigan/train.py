@@ -19,7 +19,8 @@ A run lives in ``runs/<name>/``::
 Use it from Python (``Trainer(TrainConfig(epochs=5)).run()``), from ``python -m minigan train``
 or from ``examples/train_idols.py``. ``--resume runs/<name>`` continues a run exactly where its
 last checkpoint left it: on the CPU, two epochs in one go and one epoch + resume + one epoch
-give bit-identical weights.
+give bit-identical weights (on the same machine with the same number of BLAS threads: OpenBLAS's
+float32 products can differ in the last bit with the thread count).
 
 Reliability: the settings are checked (types, ranges, finiteness) and the output folder proven
 writable before any work. Ctrl-C finishes the current step, saves a checkpoint and exits. A NaN or

@@ -17,8 +17,10 @@ def one_blas_thread():
 
     The tests multiply small matrices thousands of times, and OpenBLAS's threads spin after
     each call: on a busy 2-core machine a step of the small GAN of tests/test_gan.py took
-    0.064 s of CPU with OpenBLAS's threads and 0.007 s on one. The results are the same
-    either way (every test also passes with the default threads); only the waiting goes.
+    0.064 s of CPU with OpenBLAS's threads and 0.007 s on one. Every test also passes with the
+    default threads, but OpenBLAS's float32 products can differ in the last bit with the thread
+    count (seen on an AVX-512 EPYC), so a test that compares this process's training with a
+    subprocess's limits the subprocess to one thread too (test_reliability.py).
     """
     try:
         from threadpoolctl import threadpool_limits

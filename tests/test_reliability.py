@@ -359,6 +359,11 @@ CHILD = textwrap.dedent("""
 
     train.train_step = step
     checkpoint.os.replace = replace
+    try:  # the BLAS on one thread, like the test session's (conftest.py): its results depend on the thread count
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(limits=1, user_api="blas")
+    except ImportError:
+        pass
     config = train.TrainConfig(out=out, name="run", data=data, epochs=2, batch_size=4, nz=8, ngf=4, ndf=4,
                                first_epoch_samples=1, log_every=1, fooled_n=8, seed=5, save_every=1)
     train.Trainer(config).run()
