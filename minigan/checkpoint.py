@@ -52,7 +52,16 @@ __all__ = [
     "read_npz",
     "non_finite_arrays",
     "check_model_config",
+    "PRETRAINED",
+    "PRETRAINED_FOLDER",
+    "resolve_checkpoint",
+    "save_compact_generator",
 ]
+
+#: ``--checkpoint pretrained`` (or ``load_generator("pretrained")``): the generator that ships in
+#: the package, in :data:`PRETRAINED_FOLDER` with its attribute vectors and its model card.
+PRETRAINED = "pretrained"
+PRETRAINED_FOLDER = Path(__file__).parent / "pretrained"
 
 FORMAT = "minigan-checkpoint"
 VERSION = 1
@@ -259,6 +268,38 @@ def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def resolve_checkpoint(path) -> Path:
+    """``path`` as a Path; the name ``"pretrained"`` (when no such file or folder exists here)
+    is the bundled model, ``minigan/pretrained/idols.npz``."""
+    path = Path(path)
+    if str(path) == PRETRAINED and not path.exists():
+        bundled = PRETRAINED_FOLDER / "idols.npz"
+        if not bundled.exists():
+            raise CheckpointError(f"this copy of minigan has no bundled model ({bundled} is missing); "
+                                  "reinstall it, or train one with  python examples/train_idols.py")
+        return bundled
+    return path
+
+
+def save_compact_generator(path, G, meta: dict, precision: str = "float16") -> Path:
+    """Write ``G`` alone (no discriminator, no optimiser state) as a small checkpoint of kind
+    ``"generator"``, its arrays stored as ``precision`` (``"float16"`` halves the size; loading
+    casts back to float32). ``meta`` is added to the metadata (provenance: run, epoch, commit).
+
+    The bundled model is such a file. It draws idols in every command; commands that need the
+    discriminator (``fooled``) or the training state (resume) say that it has neither.
+    """
+    if precision not in ("float16", "float32"):
+        raise ValueError(f"precision must be float16 or float32, got {precision!r}")
+    with np.errstate(over="ignore"):  # a weight beyond float16's range (65504) becomes inf: refused below
+        arrays = {name: to_numpy(value).astype(precision) for name, value in model_arrays("G", G).items()}
+    bad = non_finite_arrays(arrays)
+    if bad:
+        raise CheckpointError(f"refusing to write {path}: {_name_some(bad)} do not fit {precision}")
+    return save_checkpoint(path, arrays, {**meta, "kind": "generator", "models": {"G": G.config()},
+                                          "precision": precision})
+
+
 def load_checkpoint(path) -> tuple[dict[str, np.ndarray], dict]:
     """Read a checkpoint; returns ``(arrays, meta)``.
 
@@ -267,7 +308,7 @@ def load_checkpoint(path) -> tuple[dict[str, np.ndarray], dict]:
     archive, metadata of the wrong shape (hand-edited), a format version from the future, or
     weights that hold NaN or infinity.
     """
-    path = Path(path)
+    path = resolve_checkpoint(path)
     if path.is_dir():
         candidate = path / "checkpoints" / "last.npz"
         if not candidate.exists():
@@ -425,6 +466,9 @@ def _build_model(arrays: dict, meta: dict, prefix: str, build, path):
     models = meta.get("models", {})
     config = models.get(prefix) if isinstance(models, dict) else None
     if config is None:
+        if meta.get("kind") == "generator":
+            raise CheckpointError(f"{path} holds a generator only (a compact model such as the bundled one): "
+                                  f"this needs the {prefix!r} model of a run's checkpoint")
         raise CheckpointError(f"{path} holds no {prefix!r} model (a {meta.get('kind', 'unknown')!r} checkpoint)")
     check_model_config(prefix, config, arrays, path)
     model = build(**config)

@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from .backend import to_numpy
-from .checkpoint import read_npz, write_atomically
+from .checkpoint import PRETRAINED_FOLDER, read_npz, write_atomically
 from .data.dataset import to_images
 from .errors import CheckpointError, MiniganError
 from .models.classifier import generate_and_classify, require_heads
@@ -52,6 +52,8 @@ from .progress import ProgressBar
 from .sampling import generate, noise
 
 __all__ = [
+    "bundled_vectors",
+    "resolve_vector",
     "idol_noise",
     "seed_noise",
     "lerp",
@@ -340,13 +342,28 @@ def save_vector(path, vector, meta: dict) -> Path:
     return write_atomically(path, lambda f: np.savez(f, vector=vector, meta_json=header))
 
 
+def bundled_vectors() -> dict[str, Path]:
+    """``{name: path}`` of the attribute vectors that ship with the bundled model."""
+    return {p.stem[len("vector_"):]: p for p in sorted(PRETRAINED_FOLDER.glob("vector_*.npz"))}
+
+
+def resolve_vector(path) -> Path:
+    """``path`` as a Path; a bare name such as ``blond`` (no such file here) is the bundled vector
+    of that name, made for the bundled model (``--checkpoint pretrained``)."""
+    path = Path(path)
+    if not path.exists() and path.suffix == "" and path.parent == Path(".") and path.name in bundled_vectors():
+        return bundled_vectors()[path.name]
+    return path
+
+
 def load_vector(path, nz: int | None = None) -> AttributeVector:
     """Read a vector written by :func:`save_vector`; CheckpointError (a MiniganError) if missing,
     damaged, of another kind, with metadata of the wrong shape, non-finite, or (given ``nz``) not
     made for a generator with ``nz``-dimensional noise."""
-    path = Path(path)
+    path = resolve_vector(path)
     if not path.exists():
-        raise CheckpointError(f"no attribute vector at {path}; make one with  python -m minigan vector")
+        raise CheckpointError(f"no attribute vector at {path}; make one with  python -m minigan vector"
+                              + (f" (the bundled ones: {', '.join(bundled_vectors())})" if bundled_vectors() else ""))
     arrays = read_npz(path, "attribute vector")
     vector, raw = arrays.get("vector"), arrays.get("meta_json")
     if vector is None or raw is None or raw.shape != () or raw.dtype.kind != "U":

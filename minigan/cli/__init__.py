@@ -28,6 +28,7 @@ COMMANDS = {
     "edit": ("minigan.cli.edit:main", "add and subtract an attribute vector to idols"),
     "classifier": ("minigan.cli.classifier:main", "train the attribute classifier used by vectors and metrics"),
     "evaluate": ("minigan.cli.evaluate:main", "measure a generator: Frechet distance, attributes, memorisation"),
+    "studio": ("minigan.cli.studio:main", "produce an idol by hand in your browser (the model that ships, or yours)"),
     "gradcheck": ("minigan.cli.gradcheck:main", "check every layer's backward pass against finite differences"),
 }
 

@@ -206,7 +206,8 @@ def flag(argument: str) -> str:
 def add_generator_arguments(parser: argparse.ArgumentParser) -> None:
     """``--checkpoint``, ``--device``, ``--noise`` and ``--raw``: what every command that draws idols takes."""
     parser.add_argument("--checkpoint", required=True,
-                        help="a checkpoint .npz, or a run folder (uses its checkpoints/last.npz)")
+                        help="a checkpoint .npz, a run folder (uses its checkpoints/last.npz), or 'pretrained' "
+                             "(the model that ships with minigan)")
     parser.add_argument("--device", default="cpu", help="cpu or gpu")
     parser.add_argument("--noise", choices=NOISE_KINDS, default=None,
                         help="noise distribution (default: the one the model was trained with)")
