@@ -34,7 +34,8 @@ import numpy as np
 from . import nn
 from .models.dcgan import Discriminator, Generator
 
-__all__ = ["GradcheckResult", "relative_error", "numerical_gradient", "check_layer", "check_function", "layer_cases"]
+__all__ = ["GradcheckResult", "relative_error", "numerical_gradient", "check_layer", "check_function", "layer_cases",
+           "WithLabels"]
 
 
 @dataclass
@@ -173,6 +174,25 @@ def check_layer(layer, x, *, h: float = 1e-5, tol: float = 1e-6, seed: int = 0,
     return _checks(named, tol)
 
 
+class WithLabels(nn.Layer):
+    """A layer that takes labels with its input (:class:`~minigan.nn.Projection`), with the
+    labels fixed: ``forward(x) = layer.forward(x, labels)``, so :func:`check_layer` can check it
+    (labels are integers: only ``x`` and the parameters have gradients)."""
+
+    def __init__(self, layer, labels):
+        super().__init__()
+        self.layer, self.labels = layer, np.asarray(labels)
+
+    def children(self):
+        yield "layer", self.layer
+
+    def forward(self, x):
+        return self.layer.forward(x, self.labels)
+
+    def backward(self, dy):
+        return self.layer.backward(dy)
+
+
 def check_function(forward, backward, x, *, h: float = 1e-5, tol: float = 1e-6, seed: int = 0,
                    max_entries: int = 2000, name: str = "x") -> GradcheckResult:
     """Check a scalar function's gradient: ``forward(x) -> float``, ``backward() -> dL/dx``.
@@ -208,5 +228,7 @@ def layer_cases():
     yield "Sigmoid", nn.Sigmoid(), img(3, 7)
     yield "Linear(6, 4)", nn.Linear(6, 4, rng=5), img(3, 6)
     yield "Flatten", nn.Flatten(), img(2, 3, 2, 2)
+    yield "Projection(4, classes 3 and 2)", WithLabels(nn.Projection(4, (3, 2), rng=8), [[0, 1], [2, 0], [0, 0]]), \
+        img(3, 4, 2, 2)
     yield "Generator(nz=8, ngf=4, image 16x16)", Generator(nz=8, ngf=4, image_size=16, rng=6), img(2, 8)
     yield "Discriminator(ndf=4, image 16x16)", Discriminator(ndf=4, image_size=16, rng=7), img(2, 3, 16, 16)

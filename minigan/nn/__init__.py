@@ -4,6 +4,7 @@ from .activation import LeakyReLU, ReLU, Sigmoid, Tanh, sigmoid
 from .augment import DiffAugment
 from .container import Sequential
 from .conv import Conv2d, ConvTranspose2d, conv2d, conv_transpose2d
+from .embed import Projection
 from .layer import Layer
 from .linear import Flatten, Linear, Reshape
 from .loss import BCEWithLogitsLoss, SoftmaxCrossEntropyLoss, log_softmax, softmax
@@ -13,5 +14,5 @@ __all__ = [
     "Layer", "Sequential", "Conv2d", "ConvTranspose2d", "conv2d", "conv_transpose2d",
     "BatchNorm2d", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "sigmoid", "Linear", "Flatten",
     "Reshape", "BCEWithLogitsLoss", "SoftmaxCrossEntropyLoss", "log_softmax", "softmax",
-    "DiffAugment",
+    "DiffAugment", "Projection",
 ]
