@@ -56,7 +56,7 @@ def _without_input_gradient(model):
 
 
 def train_step(G, D, opt_g, opt_d, real, z, *, real_label: float = 1.0, augment=None,
-               loss=None) -> StepResult:
+               loss=None, labels_real=None, labels_fake=None) -> StepResult:
     """Play one round: update D on ``real`` and ``G(z)``, then G through D.
 
     Args:
@@ -66,19 +66,27 @@ def train_step(G, D, opt_g, opt_d, real, z, *, real_label: float = 1.0, augment=
         z: noise ``(N, nz)`` (any batch size; usually N).
         real_label: target for real images (0.9 = one-sided label smoothing).
         augment: a layer applied to every image D sees (``DiffAugment``), or None.
+        labels_real, labels_fake: for a conditional GAN (:mod:`minigan.models.conditional`),
+            the labels ``(N, A)`` of the real images and those the fakes were drawn for (``z``
+            is then the generator's packed input, noise and one-hots); D takes them with the images.
     """
     bce = loss or BCEWithLogitsLoss()
     T = augment
     xp = get_array_module(real)
+    if (labels_real is None) != (labels_fake is None):
+        raise ValueError("a conditional step needs both labels_real and labels_fake")
+
+    def judge(images, labels):
+        return D.forward(images) if labels is None else D.forward(images, labels)
 
     # 1. discriminator: real images towards real_label, generated ones towards 0
     opt_d.zero_grad()
     with _without_input_gradient(D):  # dL/d(images) is not needed in D's step
-        logits_real = D.forward(T.forward(real) if T is not None else real)  # (N,)
+        logits_real = judge(T.forward(real) if T is not None else real, labels_real)  # (N,)
         loss_real = bce.forward(logits_real, real_label)
         D.backward(bce.backward())  # accumulates into D.grads
         fake = G.forward(z)  # (N, C, S, S), kept for the G step
-        logits_fake = D.forward(T.forward(fake) if T is not None else fake)
+        logits_fake = judge(T.forward(fake) if T is not None else fake, labels_fake)
         loss_fake = bce.forward(logits_fake, 0.0)
         D.backward(bce.backward())
     opt_d.step()
@@ -86,7 +94,7 @@ def train_step(G, D, opt_g, opt_d, real, z, *, real_label: float = 1.0, augment=
     # 2. generator: make D call the fakes real; D's weights are not trained here
     opt_g.zero_grad()
     with D.mode(requires_grad=False):  # skip D's weight gradients: they would be thrown away
-        logits_g = D.forward(T.forward(fake) if T is not None else fake)
+        logits_g = judge(T.forward(fake) if T is not None else fake, labels_fake)
         loss_g = bce.forward(logits_g, 1.0)
         dfake = D.backward(bce.backward())  # dL_G / d(T(fake))
         if T is not None:

@@ -1,0 +1,129 @@
+"""The conditional DCGAN: a generator that takes the labels with the noise, and a projection
+discriminator (Miyato & Koyama 2018).
+
+The generator is the DCGAN generator of :mod:`minigan.models.dcgan` whose input is the noise
+with one one-hot block per conditioned attribute appended::
+
+    input = [z (nz) | one_hot(hair_color) (10) | one_hot(hair_style) (6) | ...]   (N, nz + sum K, 1, 1)
+
+Its first layer, the 4x4 transposed convolution, is linear in that input, so each label value
+adds a learned 4x4x512 map to what the noise makes: an embedding of every class into the first
+feature map (what make.girls.moe's generator did). Keeping the packed input one vector means
+everything built for the unconditional generator (sampling, the moving average, folding it for
+the studio, the page's JavaScript) works on it unchanged: a label is a part of the input.
+:func:`conditional_input` packs it; :class:`ConditionalGenerator` records which part is which.
+
+The discriminator's logit is the DCGAN discriminator's plus the projection term::
+
+    h = the last feature map (N, 8 ndf, 4, 4)
+    logit = conv4x4(h) + sum over attributes a of <E_a[y_a], sum over (h, w) of h>
+
+Real images are pushed up with their own labels, fakes down with the labels they were drawn
+for, so D learns whether an image looks like its label, and G learns to draw the label.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..backend import device_of, get_array_module, to_device
+from ..nn import Projection
+from .dcgan import Discriminator, Generator
+
+__all__ = ["ConditionalGenerator", "ProjectionDiscriminator", "conditional_input", "one_hot"]
+
+
+def one_hot(labels, num_classes, dtype=np.float32, xp=np):
+    """``(N, A)`` integer labels -> ``(N, sum(num_classes))``: one one-hot block per attribute."""
+    labels = np.asarray(labels) if xp is np else xp.asarray(labels)
+    if labels.ndim != 2 or labels.shape[1] != len(num_classes):
+        raise ValueError(f"labels must have shape (N, {len(num_classes)}), got {labels.shape}")
+    out = xp.zeros((labels.shape[0], sum(num_classes)), dtype=dtype)
+    start = 0
+    for a, k in enumerate(num_classes):
+        column = labels[:, a]
+        if column.size and (int(column.min()) < 0 or int(column.max()) >= k):
+            raise ValueError(f"label {a} must lie in [0, {k})")
+        out[xp.arange(labels.shape[0]), start + column] = 1
+        start += k
+    return out
+
+
+def conditional_input(z, labels, num_classes):
+    """The conditional generator's input: noise ``z (N, nz)`` with the labels' one-hots appended,
+    on ``z``'s device and in its dtype."""
+    xp = get_array_module(z)
+    return xp.concatenate([z, one_hot(labels, num_classes, z.dtype, xp)], axis=1)
+
+
+class ConditionalGenerator(Generator):
+    """A DCGAN generator of ``nz + sum(num_classes)`` inputs: noise, then the labels' one-hots.
+
+    ``forward`` takes the packed input (:func:`conditional_input`); ``nz`` is the noise part and
+    ``input_size`` the whole. ``attributes`` names the conditioned labels, ``vocab`` their values.
+    """
+
+    def __init__(self, attributes, vocab, nz: int = 100, ngf: int = 64, nc: int = 3, image_size: int = 64,
+                 dtype=np.float32, rng=None):
+        self.attributes = [str(a) for a in attributes]
+        self.vocab = {a: [str(v) for v in vocab[a]] for a in self.attributes}
+        self.num_classes = tuple(len(self.vocab[a]) for a in self.attributes)
+        self.noise_size = nz
+        super().__init__(nz + sum(self.num_classes), ngf, nc, image_size, dtype, rng)
+        self.nz = self.input_size = nz + sum(self.num_classes)
+
+    def config(self) -> dict:
+        return {"attributes": self.attributes, "vocab": self.vocab, "nz": self.noise_size, "ngf": self.ngf,
+                "nc": self.nc, "image_size": self.image_size}
+
+    def inputs(self, z, labels):
+        """The packed input for noise ``z (N, noise_size)`` and labels ``(N, A)``."""
+        if z.shape[-1] != self.noise_size:
+            raise ValueError(f"the conditional generator takes {self.noise_size}-d noise, got {z.shape}")
+        return conditional_input(z, labels, self.num_classes)
+
+
+class ProjectionDiscriminator(Discriminator):
+    """``forward(x, labels)``: the DCGAN discriminator's logit plus the projection of its last
+    feature map onto the labels' embeddings. The projection is the sub-layer ``"projection"``
+    (its tables ``projection.E0``, ``projection.E1``... in the checkpoint)."""
+
+    def __init__(self, attributes, vocab, nc: int = 3, ndf: int = 64, image_size: int = 64, dtype=np.float32,
+                 rng=None):
+        rng = np.random.default_rng(rng)
+        super().__init__(nc, ndf, image_size, dtype, rng)
+        self.attributes = [str(a) for a in attributes]
+        self.vocab = {a: [str(v) for v in vocab[a]] for a in self.attributes}
+        self.num_classes = tuple(len(self.vocab[a]) for a in self.attributes)
+        width = self.layers[-1].params["W"].shape[1]  # the last conv's input channels (8 ndf)
+        self.projection = Projection(width, self.num_classes, dtype=dtype, rng=rng)
+
+    def config(self) -> dict:
+        return {"attributes": self.attributes, "vocab": self.vocab, **super().config()}
+
+    def children(self):
+        yield from super().children()
+        if hasattr(self, "projection"):  # (not yet while the DCGAN part is initialised)
+            yield "projection", self.projection
+
+    def forward(self, x, labels=None):
+        if labels is None:
+            raise ValueError("the projection discriminator needs the labels of its images: forward(x, labels)")
+        if x.ndim != 4 or x.shape[1:] != (self.nc, self.image_size, self.image_size):
+            raise ValueError(f"Discriminator expects images of shape (N, {self.nc}, {self.image_size}, "
+                             f"{self.image_size}), got {x.shape}")
+        h = x
+        for layer in self.layers[:-1]:
+            h = layer.forward(h)
+        labels = to_device(labels, device_of(h))
+        return self.layers[-1].forward(h).reshape(x.shape[0]) + self.projection.forward(h, labels)
+
+    def backward(self, dy):
+        dh = self.layers[-1].backward(dy.reshape(dy.shape[0], 1, 1, 1)) + self.projection.backward(dy)
+        for layer in reversed(self.layers[:-1]):
+            dh = layer.backward(dh)
+        return dh
+
+    def clear_cache(self):
+        super().clear_cache()
+        self.projection.clear_cache()

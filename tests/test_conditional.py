@@ -1,0 +1,82 @@
+"""The conditional DCGAN's models (minigan.models.conditional): the packed generator input, the
+projection discriminator's gradients in float64, and a conditional training step."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+
+from minigan import optim
+from minigan.gan import train_step
+from minigan.gradcheck import WithLabels, check_layer
+from minigan.models.conditional import ConditionalGenerator, ProjectionDiscriminator, conditional_input, one_hot
+from minigan.models.dcgan import Discriminator
+
+VOCAB = {"hair_color": ["black", "blond", "pink"], "eye_color": ["blue", "red"]}
+ATTRIBUTES = ["hair_color", "eye_color"]
+LABELS = np.array([[0, 1], [2, 0], [1, 1], [0, 0]])
+
+
+def test_the_generator_input_is_the_noise_then_one_hot_block_per_attribute():
+    z = np.arange(8, dtype=np.float32).reshape(4, 2)
+    packed = conditional_input(z, LABELS, (3, 2))
+    assert packed.shape == (4, 7) and packed.dtype == np.float32
+    np.testing.assert_array_equal(packed[:, :2], z)
+    np.testing.assert_array_equal(packed[:, 2:], [[1, 0, 0, 0, 1], [0, 0, 1, 1, 0], [0, 1, 0, 0, 1], [1, 0, 0, 1, 0]])
+    with pytest.raises(ValueError, match=r"label 0 must lie in \[0, 3\)"):
+        one_hot([[3, 0]], (3, 2))
+    G = ConditionalGenerator(ATTRIBUTES, VOCAB, nz=6, ngf=4, image_size=16, rng=0)
+    assert (G.noise_size, G.input_size, G.nz) == (6, 11, 11)
+    assert G.forward(G.inputs(np.zeros((4, 6), np.float32), LABELS)).shape == (4, 3, 16, 16)
+    with pytest.raises(ValueError, match="6-d noise"):
+        G.inputs(np.zeros((4, 5), np.float32), LABELS)
+
+
+def test_the_labels_change_the_generators_images():
+    G = ConditionalGenerator(ATTRIBUTES, VOCAB, nz=6, ngf=4, image_size=16, rng=0).eval()
+    z = np.random.default_rng(0).standard_normal((1, 6)).astype(np.float32).repeat(3, axis=0)
+    images = G.forward(G.inputs(z, [[0, 0], [1, 0], [2, 0]]))
+    assert np.abs(images[0] - images[1]).max() > 1e-4 and np.abs(images[1] - images[2]).max() > 1e-4
+
+
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_the_projection_discriminators_backward_agrees_with_finite_differences(mode):
+    D = ProjectionDiscriminator(ATTRIBUTES, VOCAB, ndf=4, image_size=16, rng=0)
+    if mode == "eval":
+        D.train().forward(np.random.default_rng(1).standard_normal((8, 3, 16, 16)).astype(np.float32),
+                          np.tile(LABELS, (2, 1)))  # running statistics of their own
+        D.eval()
+    x = np.random.default_rng(10).standard_normal((4, 3, 16, 16))
+    result = check_layer(WithLabels(D, LABELS), x)
+    names = [c.name for c in result.checks]
+    assert "layer.projection.E0" in names and "layer.projection.E1" in names and "x" in names
+    result.assert_ok()
+
+
+def test_without_its_tables_the_projection_discriminator_is_the_dcgan_discriminator():
+    D = ProjectionDiscriminator(ATTRIBUTES, VOCAB, ndf=4, image_size=16, rng=0)
+    plain = Discriminator(ndf=4, image_size=16)
+    plain.load_state_dict({k: v for k, v in D.state_dict().items() if not k.startswith("projection.")})
+    for a in range(2):
+        D.projection.params[f"E{a}"][...] = 0
+    x = np.random.default_rng(3).standard_normal((4, 3, 16, 16)).astype(np.float32)
+    np.testing.assert_array_equal(D.forward(x, LABELS), plain.forward(x))
+    with pytest.raises(ValueError, match="needs the labels"):
+        D.forward(x)
+
+
+def test_a_conditional_step_trains_the_tables_and_needs_both_label_sets():
+    rng = np.random.default_rng(0)
+    G = ConditionalGenerator(ATTRIBUTES, VOCAB, nz=6, ngf=4, image_size=16, rng=1)
+    D = ProjectionDiscriminator(ATTRIBUTES, VOCAB, ndf=4, image_size=16, rng=2)
+    opt_g, opt_d = optim.Adam(G, lr=2e-4, betas=(0.5, 0.999)), optim.Adam(D, lr=2e-4, betas=(0.5, 0.999))
+    real = rng.uniform(-1, 1, (4, 3, 16, 16)).astype(np.float32)
+    z = G.inputs(rng.standard_normal((4, 6)).astype(np.float32), LABELS[::-1])
+    before = copy.deepcopy(D.projection.params)
+    result = train_step(G, D, opt_g, opt_d, real, z, labels_real=LABELS, labels_fake=LABELS[::-1])
+    assert all(np.isfinite(v) for v in result.as_floats().values())
+    assert all(np.abs(D.projection.params[k] - before[k]).max() > 0 for k in before)
+    with pytest.raises(ValueError, match="both labels_real and labels_fake"):
+        train_step(G, D, opt_g, opt_d, real, z, labels_real=LABELS)
