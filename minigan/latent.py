@@ -343,8 +343,10 @@ def save_vector(path, vector, meta: dict) -> Path:
 
 
 def bundled_vectors() -> dict[str, Path]:
-    """``{name: path}`` of the attribute vectors that ship with the bundled model."""
-    return {p.stem[len("vector_"):]: p for p in sorted(PRETRAINED_FOLDER.glob("vector_*.npz"))}
+    """``{name: path}`` of the attribute vectors that ship with the bundled model: the blog's
+    ``blond`` first, then by name."""
+    paths = {p.stem[len("vector_"):]: p for p in PRETRAINED_FOLDER.glob("vector_*.npz")}
+    return {name: paths[name] for name in sorted(paths, key=lambda name: (name != "blond", name))}
 
 
 def resolve_vector(path) -> Path:
