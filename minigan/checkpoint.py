@@ -35,6 +35,7 @@ import numpy as np
 
 from .backend import get_array_module, to_numpy
 from .errors import CheckpointError, DiskFullError, MiniganError
+from .models.conditional import ConditionalGenerator, ProjectionDiscriminator
 from .models.dcgan import Discriminator, Generator, num_blocks
 
 __all__ = [
@@ -406,7 +407,8 @@ def check_model_config(prefix: str, config, arrays: dict, source) -> dict:
     ranges = MODEL_CONFIG_RANGES[base]
     if not isinstance(config, dict):
         raise CheckpointError(f"{source}: damaged metadata (models.{prefix} is not an object)")
-    unknown = sorted(set(config) - set(ranges))
+    num_classes = _check_labels(prefix, config, source)  # () for an unconditional model
+    unknown = sorted(set(config) - set(ranges) - {"attributes", "vocab"})
     if unknown:
         raise CheckpointError(f"{source}: damaged metadata (models.{prefix} has unknown settings {unknown})")
     for key, (lo, hi) in ranges.items():
@@ -415,17 +417,19 @@ def check_model_config(prefix: str, config, arrays: dict, source) -> dict:
             raise CheckpointError(f"{source}: damaged metadata (models.{prefix}.{key} should be an integer in "
                                   f"[{lo}, {hi}], got {json.dumps(value)[:40]})")
     defaults = {"nz": 100, "ngf": 64, "ndf": 64, "nc": 3, "image_size": 64}  # the constructors' defaults
-    c = {**{k: defaults[k] for k in ranges}, **config}
+    c = {**{k: defaults[k] for k in ranges}, **{k: v for k, v in config.items() if k in ranges}}
     try:
         k = num_blocks(c["image_size"])
     except ValueError as exc:
         raise CheckpointError(f"{source}: damaged metadata (models.{prefix}.image_size: {exc})") from exc
     if base == "G":
         width = c["ngf"] * 2 ** (k - 1)
-        expected = {f"{prefix}/0.W": (c["nz"], width, 4, 4), f"{prefix}/{3 * k}.W": (c["ngf"], c["nc"], 4, 4)}
+        expected = {f"{prefix}/0.W": (c["nz"] + sum(num_classes), width, 4, 4),
+                    f"{prefix}/{3 * k}.W": (c["ngf"], c["nc"], 4, 4)}
     else:
         width = c["ndf"] * 2 ** (k - 1)
-        expected = {f"{prefix}/0.W": (c["ndf"], c["nc"], 4, 4), f"{prefix}/{3 * k - 1}.W": (1, width, 4, 4)}
+        expected = {f"{prefix}/0.W": (c["ndf"], c["nc"], 4, 4), f"{prefix}/{3 * k - 1}.W": (1, width, 4, 4),
+                    **{f"{prefix}/projection.E{a}": (n, width) for a, n in enumerate(num_classes)}}
     for key, shape in expected.items():
         got = arrays.get(key)
         if got is None or tuple(got.shape) != shape:
@@ -461,6 +465,25 @@ def load_model_arrays(model, arrays: dict, prefix: str, source="checkpoint") -> 
                               f"(a checkpoint of another model?): {exc}") from exc
 
 
+def _check_labels(prefix: str, config: dict, source) -> tuple[int, ...]:
+    """The class counts of a conditional model's saved ``attributes`` and ``vocab`` (``()`` when
+    it has none); CheckpointError when they are damaged."""
+    if "attributes" not in config and "vocab" not in config:
+        return ()
+    attributes, vocab = config.get("attributes"), config.get("vocab")
+    bad = f"{source}: damaged metadata (models.{prefix}"
+    if (not isinstance(attributes, list) or not 1 <= len(attributes) <= 32 or len(set(map(str, attributes))) != len(attributes)
+            or not all(isinstance(a, str) and a for a in attributes)):
+        raise CheckpointError(f"{bad}.attributes should be a list of distinct label names)")
+    if not isinstance(vocab, dict) or sorted(vocab) != sorted(attributes):
+        raise CheckpointError(f"{bad}.vocab should name the values of exactly its attributes)")
+    for name in attributes:
+        values = vocab[name]
+        if not isinstance(values, list) or not 2 <= len(values) <= 10_000 or not all(isinstance(v, str) for v in values):
+            raise CheckpointError(f"{bad}.vocab.{name} should be a list of 2 or more value names)")
+    return tuple(len(vocab[name]) for name in attributes)
+
+
 def _build_model(arrays: dict, meta: dict, prefix: str, build, path):
     """The model ``prefix`` of a loaded checkpoint, checked and built."""
     models = meta.get("models", {})
@@ -471,6 +494,8 @@ def _build_model(arrays: dict, meta: dict, prefix: str, build, path):
                                   f"this needs the {prefix!r} model of a run's checkpoint")
         raise CheckpointError(f"{path} holds no {prefix!r} model (a {meta.get('kind', 'unknown')!r} checkpoint)")
     check_model_config(prefix, config, arrays, path)
+    if "attributes" in config:  # a conditional model (minigan.models.conditional)
+        build = {Generator: ConditionalGenerator, Discriminator: ProjectionDiscriminator}[build]
     model = build(**config)
     load_model_arrays(model, arrays, prefix, source=str(path))
     return model

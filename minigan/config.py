@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .backend import normalize_device
+from .conditioning import parse_condition
 from .data import augment_options
 from .errors import SettingsError
 from .nn import DiffAugment
@@ -49,7 +50,7 @@ FLOAT_RANGES = {
 
 #: Settings added after checkpoints were first written, with the value that reproduces how a
 #: run of before trained: a checkpoint that lacks one resumes with it.
-ADDED_SETTINGS = {"ema_half_life": 0.0}
+ADDED_SETTINGS = {"ema_half_life": 0.0, "condition": ""}
 
 
 def is_bool(value) -> bool:
@@ -94,6 +95,10 @@ class TrainConfig:
     ema_half_life: float = field(default=10_000.0, metadata={
         "help": "half-life in images of the generator's moving average, which the progress grids, fooled.png "
                 "and every command draw from (--raw: the trained generator); 0 turns it off"})
+    condition: str = field(default="", metadata={
+        "help": "labels to condition on, a comma list (e.g. hair_color,hair_style): a conditional DCGAN whose "
+                "generator takes them with the noise and whose discriminator is a projection discriminator; "
+                "'' (the default) trains the blog's unconditional DCGAN"})
 
     def validate(self) -> "TrainConfig":
         """Check every setting's type and range; raise :class:`~minigan.errors.SettingsError`
@@ -117,7 +122,7 @@ class TrainConfig:
             below = number and (value < hi if brackets[1] == ")" else value <= hi)
             if not (number and above and below):
                 problems.append((name, f"must be a finite number in {brackets[0]}{lo}, {hi}{brackets[1]}, got {value!r}"))
-        for name in ("name", "out", "data", "noise", "diffaugment", "augment", "device"):
+        for name in ("name", "out", "data", "noise", "diffaugment", "augment", "device", "condition"):
             if not isinstance(getattr(self, name), str):
                 problems.append((name, f"must be a string, got {getattr(self, name)!r}"))
         if isinstance(self.name, str) and (self.name in ("", ".", "..") or "/" in self.name or "\\" in self.name
@@ -127,7 +132,8 @@ class TrainConfig:
             problems.append(("noise", f"must be one of {', '.join(NOISE_KINDS)}"))
         for name, check in (("device", lambda: normalize_device(self.device)),
                             ("diffaugment", lambda: DiffAugment(self._diffaugment_policy())),
-                            ("augment", self.augment_options)):
+                            ("augment", self.augment_options),
+                            ("condition", lambda: parse_condition(self.condition))):
             if isinstance(getattr(self, name), str):
                 try:
                     check()

@@ -41,24 +41,32 @@ def generate(G, z, batch_size: int = 256):
     return xp.concatenate(parts) if len(parts) > 1 else parts[0]
 
 
-def discriminate(D, x, batch_size: int = 256) -> np.ndarray:
-    """``sigmoid(D(x))`` in evaluation mode, as a NumPy ``(N,)`` array of probabilities of "real"."""
+def discriminate(D, x, batch_size: int = 256, labels=None) -> np.ndarray:
+    """``sigmoid(D(x))`` in evaluation mode, as a NumPy ``(N,)`` array of probabilities of "real".
+    ``labels (N, A)``: the labels a conditional (projection) discriminator judges the images for."""
+    def judge(i):
+        part = x[i:i + batch_size]
+        return D.forward(part) if labels is None else D.forward(part, labels[i:i + batch_size])
+
     with D.mode(training=False):
-        scores = [to_numpy(sigmoid(D.forward(x[i:i + batch_size]))) for i in range(0, len(x), batch_size)]
+        scores = [to_numpy(sigmoid(judge(i))) for i in range(0, len(x), batch_size)]
     return np.concatenate(scores)
 
 
-def most_real(G, D, n: int = 512, top: int = 32, seed: int = 0, noise_kind: str = "gaussian", z=None):
+def most_real(G, D, n: int = 512, top: int = 32, seed: int = 0, noise_kind: str = "gaussian", z=None,
+              labels=None):
     """Sample ``n`` idols and keep the ``top`` that D scores highest.
 
     Returns ``(images uint8 (top, S, S, 3), scores (top,), z (top, nz), indices (top,))``, best
     first; ``indices`` number the samples of ``noise(default_rng(seed), n, nz)``, or the rows of
-    ``z (n, nz)`` when the idols to rate are given.
+    ``z (n, nz)`` when the idols to rate are given. ``labels (n, A)``: for a conditional model,
+    the labels the idols are drawn for (``z`` is then the noise alone; ``z`` returned likewise).
     """
+    nz = G.noise_size if labels is not None else G.nz
     if z is None:
-        z = noise(np.random.default_rng(seed), n, G.nz, noise_kind)
-    x = generate(G, z)
-    scores = discriminate(D, x)
+        z = noise(np.random.default_rng(seed), n, nz, noise_kind)
+    x = generate(G, z if labels is None else G.inputs(z, labels))
+    scores = discriminate(D, x, labels=labels)
     order = np.argsort(-scores, kind="stable")[:top]  # (top,) best first
     best = x[get_array_module(x).asarray(order)]  # (top, C, S, S) on G's device
     return to_images(best), scores[order], z[order], order

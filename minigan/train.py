@@ -60,10 +60,12 @@ from . import __version__, optim
 from .backend import get_array_module, get_cupy, normalize_device, to_device, to_numpy
 from .checkpoint import (load_checkpoint, load_model_arrays, model_arrays, remove_stale_temp_files, save_checkpoint,
                          write_atomically, write_text_atomically)
+from .conditioning import GRID_COLUMNS, check_condition, grid_labels, label_rows, parse_condition
 from .config import ADDED_SETTINGS, TrainConfig, is_int
 from .data import augment_batch, load_dataset, to_model_input
 from .errors import CheckpointError, DatasetError, MiniganError, TrainingDiverged
 from .gan import train_step
+from .models.conditional import ConditionalGenerator, ProjectionDiscriminator
 from .models.dcgan import Discriminator, Generator, num_blocks
 from .nn import DiffAugment
 from .progress import ProgressBar, format_duration
@@ -261,8 +263,18 @@ class Trainer:
         self.steps_per_epoch = n // c.batch_size
         rng = np.random.default_rng(c.seed)
         init_seeds = rng.integers(0, 2**63, 2)
-        self.G = Generator(nz=c.nz, ngf=c.ngf, image_size=size, rng=init_seeds[0]).to(self.device)
-        self.D = Discriminator(ndf=c.ndf, image_size=size, rng=init_seeds[1]).to(self.device)
+        self.condition = parse_condition(c.condition)  # [] for the blog's unconditional DCGAN
+        if self.condition:
+            check_condition(self.condition, ds)
+            self.label_rows = label_rows(ds, self.condition)  # (N, A): the labels of each real image
+            vocab = {name: ds.vocab[name] for name in self.condition}
+            self.G = ConditionalGenerator(self.condition, vocab, nz=c.nz, ngf=c.ngf, image_size=size,
+                                          rng=init_seeds[0]).to(self.device)
+            self.D = ProjectionDiscriminator(self.condition, vocab, ndf=c.ndf, image_size=size,
+                                             rng=init_seeds[1]).to(self.device)
+        else:
+            self.G = Generator(nz=c.nz, ngf=c.ngf, image_size=size, rng=init_seeds[0]).to(self.device)
+            self.D = Discriminator(ndf=c.ndf, image_size=size, rng=init_seeds[1]).to(self.device)
         self.opt_g = optim.Adam(self.G, lr=c.lr_g, betas=(c.beta1, c.beta2))
         self.opt_d = optim.Adam(self.D, lr=c.lr_d, betas=(c.beta1, c.beta2))
         # the average of G's weights that is sampled (G itself is trained); None when off
@@ -486,10 +498,18 @@ class Trainer:
         data = buffer.getvalue()
         return write_atomically(self.run_dir / rel, lambda f: f.write(data))
 
+    def _grid_input(self):
+        """The progress grids' input: the fixed noise; for a conditional run its first
+        ``GRID_COLUMNS`` vectors in every row, one row per value of the first conditioned label."""
+        if not self.condition:
+            return self.fixed_noise
+        labels = grid_labels(self.label_rows, self.G.num_classes)
+        return self.G.inputs(np.tile(self.fixed_noise[:GRID_COLUMNS], (self.G.num_classes[0], 1)), labels)
+
     def _sample_grid(self, name: str) -> None:
         rel = f"samples/{name}.png"
-        images = generate(self.sampled_generator, self.fixed_noise)
-        self._write_picture(rel, lambda f: save_grid(images, f, nrow=8))
+        images = generate(self.sampled_generator, self._grid_input())
+        self._write_picture(rel, lambda f: save_grid(images, f, nrow=GRID_COLUMNS if self.condition else 8))
         if rel not in self.frames:
             self.frames.append(rel)
 
@@ -522,8 +542,12 @@ class Trainer:
         self._write_picture("real.png", lambda f: save_grid(x, f, nrow=8))
 
     def _write_fooled(self) -> None:
+        labels = None
+        if self.condition:  # the fakes to score are drawn for the labels of random real images
+            pick = np.random.default_rng(self.config.seed + 2).integers(0, len(self.label_rows), self.config.fooled_n)
+            labels = self.label_rows[pick]
         images, scores, _, order = most_real(self.sampled_generator, self.D, n=self.config.fooled_n, top=32,
-                                             seed=self.config.seed, noise_kind=self.config.noise)
+                                             seed=self.config.seed, noise_kind=self.config.noise, labels=labels)
         picture = captioned_grid(images, [f"{s:.2f}" for s in scores], nrow=8, scale=2)
         self._write_picture("fooled.png", lambda f: picture.save(f))
 
@@ -589,8 +613,13 @@ class Trainer:
             idx = self.order[b * c.batch_size:(b + 1) * c.batch_size]
             real = self._batch(idx)
             z = to_device(noise(self.rng, c.batch_size, c.nz, c.noise), self.device)
+            labels = {}
+            if self.condition:  # reals with their own labels; fakes drawn for those of random reals
+                labels = {"labels_real": self.label_rows[idx],
+                          "labels_fake": self.label_rows[self.rng.integers(0, len(self.label_rows), c.batch_size)]}
+                z = self.G.inputs(z, labels["labels_fake"])
             pending.append(train_step(self.G, self.D, self.opt_g, self.opt_d, real, z,
-                                      real_label=c.real_label, augment=self.augment))
+                                      real_label=c.real_label, augment=self.augment, **labels))
             if self.ema:
                 self.ema.update(c.batch_size)
             for callback in self.callbacks:

@@ -1,0 +1,67 @@
+"""What a conditional run needs besides its models: which labels it is conditioned on, the label
+rows of its data, the labels its fakes are drawn for, and the progress grid's inputs.
+
+``train --condition hair_color,hair_style`` conditions on labels of the data
+(:attr:`minigan.data.ImageDataset.labels`): the built-in idols have ``hair_color``,
+``hair_style`` and ``eye_color`` (and ``character``); a folder has the columns of its
+``labels.csv`` or its subfolder names. A fake is drawn for the labels of a random real image,
+so the fakes' labels follow the data's joint distribution (blond twin tails as often as the data
+has them), and the discriminator never sees a combination that the data makes impossible.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import DatasetError
+
+__all__ = ["parse_condition", "check_condition", "label_rows", "grid_labels", "GRID_COLUMNS"]
+
+#: The progress grid of a conditional run: one row per value of the first conditioned
+#: attribute, this many idols (noise vectors) per row, the same noise in every row.
+GRID_COLUMNS = 8
+
+
+def parse_condition(text: str) -> list[str]:
+    """``"hair_color, eye_color"`` -> ``["hair_color", "eye_color"]`` ('' or 'none': [])."""
+    if text.strip().lower() in ("", "none"):
+        return []
+    names = [part.strip() for part in text.split(",")]
+    if any(not name for name in names):
+        raise ValueError(f"condition has an empty label name in {text!r} (a comma list such as hair_color,eye_color)")
+    if len(set(names)) != len(names):
+        raise ValueError(f"condition names a label twice in {text!r}")
+    return names
+
+
+def check_condition(attributes, dataset) -> None:
+    """DatasetError naming what is missing when ``dataset`` lacks a label of ``attributes``, or
+    a label has a single value (nothing to choose between)."""
+    available = sorted(name for name in dataset.labels if name != "character")
+    for name in attributes:
+        if name not in dataset.labels:
+            where = ("its labels: " + ", ".join(available)) if available else "it has no labels at all"
+            raise DatasetError(f"the data ({dataset.source}) has no label {name!r} to condition on ({where}); "
+                               "a folder's labels come from a labels.csv beside the images (file name, then one "
+                               "column per label) or from subfolder names", arguments=("condition",))
+        values = np.unique(dataset.labels[name])
+        if len(values) < 2:
+            raise DatasetError(f"every image of {dataset.source} has the same {name} "
+                               f"({dataset.vocab[name][int(values[0])] if len(values) else 'none'}): "
+                               "there is nothing to condition on", arguments=("condition",))
+
+
+def label_rows(dataset, attributes) -> np.ndarray:
+    """The data's labels as ``(N, A)`` int64, one column per conditioned attribute."""
+    return np.stack([dataset.labels[name] for name in attributes], axis=1).astype(np.int64)
+
+
+def grid_labels(rows: np.ndarray, num_classes, columns: int = GRID_COLUMNS) -> np.ndarray:
+    """The progress grid's labels ``(K0 * columns, A)``: row ``r`` has value ``r`` of the first
+    attribute; the other attributes of column ``j`` are those of the data's row ``j`` (fixed,
+    so that a column keeps one idol's other labels while its first one changes)."""
+    k0 = num_classes[0]
+    others = rows[np.linspace(0, len(rows) - 1, columns).round().astype(int)]  # (columns, A), spread over the data
+    grid = np.tile(others, (k0, 1))  # (k0 * columns, A)
+    grid[:, 0] = np.repeat(np.arange(k0), columns)
+    return grid
