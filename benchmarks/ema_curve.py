@@ -3,7 +3,7 @@ chooses the default run length and ``--ema-half-life``.
 
 ::
 
-    python benchmarks/ema_curve.py train   --seed 0 --out runs/ema_curve_s0      # the default recipe, 60 epochs
+    python benchmarks/ema_curve.py train   --seed 0 --out runs/ema_curve_s0      # the default recipe (30 epochs, batch 32)
     python benchmarks/ema_curve.py measure --run runs/ema_curve_s0              # FD and attributes every 5 epochs
     python benchmarks/ema_curve.py train --epochs 30 --set batch_size=32 --out runs/curve_b32   # a recipe change
 
@@ -135,7 +135,7 @@ def main(argv=None) -> int:
     t = sub.add_parser("train", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     t.add_argument("--out", default="runs/ema_curve_s0", help="the run folder")
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--epochs", type=int, default=60)
+    t.add_argument("--epochs", type=int, default=TrainConfig().epochs)
     t.add_argument("--every", type=int, default=5, help="save the averages every N epochs")
     t.add_argument("--limit", type=int, default=0, help="train on the first N images only (0: all)")
     t.add_argument("--half-lives", default="1000,3000,30000", help="extra averages, in images")

@@ -19,7 +19,7 @@ from minigan.cli.train import main
 
 DESCRIPTION = (
     "Train a DCGAN (Radford et al. 2015) on minigan's built-in set of 4,466 anime idol icons "
-    "(203 characters, 64x64). Defaults: Adam 2e-4 with beta1 0.5, batch 64, 100-dimensional "
+    "(203 characters, 64x64). Defaults: Adam 2e-4 with beta1 0.5, batch 32, 100-dimensional "
     "Gaussian noise, one-sided label smoothing (real target 0.9), DiffAugment on every image the "
     "discriminator sees and light zoom/rotation/flips of the real icons. Outputs go to runs/NAME/."
 )
