@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import DatasetError
+from .errors import DatasetError, MiniganError
 
-__all__ = ["parse_condition", "check_condition", "label_rows", "grid_labels", "GRID_COLUMNS"]
+__all__ = ["parse_condition", "check_condition", "label_rows", "grid_labels", "GRID_COLUMNS", "label_table",
+           "parse_label_set", "draw_labels"]
 
 #: The progress grid of a conditional run: one row per value of the first conditioned
 #: attribute, this many idols (noise vectors) per row, the same noise in every row.
@@ -65,3 +66,57 @@ def grid_labels(rows: np.ndarray, num_classes, columns: int = GRID_COLUMNS) -> n
     grid = np.tile(others, (k0, 1))  # (k0 * columns, A)
     grid[:, 0] = np.repeat(np.arange(k0), columns)
     return grid
+
+
+# -- choosing labels for a conditional model's idols ------------------------------------------
+
+
+def label_table(rows: np.ndarray) -> dict:
+    """The combinations of labels the data holds and how often: ``{"rows": [[...], ...],
+    "counts": [...]}``, saved in a conditional run's checkpoints so that commands can draw the
+    labels they are not given as the data mixes them (without the data)."""
+    unique, counts = np.unique(rows, axis=0, return_counts=True)
+    return {"rows": unique.astype(int).tolist(), "counts": counts.astype(int).tolist()}
+
+
+def parse_label_set(text: str, attributes, vocab) -> dict[int, int]:
+    """``"hair_color=blond,hair_style=bob"`` -> ``{attribute index: value index}``; a
+    :class:`~minigan.errors.MiniganError` naming the model's labels and values for anything else."""
+    chosen = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = part.partition("=")
+        name, value = name.strip(), value.strip()
+        if not sep or not name or not value:
+            raise MiniganError(f"--set {text}: write label=value pairs, e.g. hair_color=blond,hair_style=bob",
+                               argument="set")
+        if name not in attributes:
+            raise MiniganError(f"--set {name}=...: this model is conditioned on {', '.join(attributes)}, not {name}",
+                               argument="set")
+        if value not in vocab[name]:
+            raise MiniganError(f"--set {name}={value}: this model knows no {name} {value!r}; its values: "
+                               f"{', '.join(vocab[name])}", argument="set")
+        a = list(attributes).index(name)
+        if a in chosen:
+            raise MiniganError(f"--set names {name} twice", argument="set")
+        chosen[a] = vocab[name].index(value)
+    return chosen
+
+
+def draw_labels(rng: np.random.Generator, n: int, chosen: dict[int, int], table: dict | None,
+                num_classes) -> np.ndarray:
+    """``(n, A)`` labels: the ``chosen`` values (attribute index -> value) everywhere, the others
+    drawn as the data mixes them given the chosen ones (from ``table``, :func:`label_table`). A
+    choice the data never made (an unseen combination) keeps the other labels of rows drawn
+    from the whole table; without a table every label is drawn uniformly."""
+    A = len(num_classes)
+    if table and table.get("rows"):
+        rows, counts = np.asarray(table["rows"], np.int64).reshape(-1, A), np.asarray(table["counts"], np.float64)
+        match = np.all([rows[:, a] == v for a, v in chosen.items()], axis=0) if chosen else np.ones(len(rows), bool)
+        if match.any():
+            rows, counts = rows[match], counts[match]
+        labels = rows[rng.choice(len(rows), size=n, p=counts / counts.sum())]
+    else:
+        labels = np.stack([rng.integers(0, k, n) for k in num_classes], axis=1)
+    for a, v in chosen.items():
+        labels[:, a] = v
+    return labels.astype(np.int64)

@@ -16,9 +16,11 @@ from scipy import linalg
 from .backend import get_array_module, get_cupy, normalize_device, to_numpy
 from .latent import edit_noise
 from .models.classifier import AttributeClassifier, generate_and_classify, require_heads
+from .conditioning import draw_labels
 from .sampling import noise
 
 __all__ = [
+    "label_control",
     "feature_statistics",
     "frechet_distance",
     "frechet_distance_of_features",
@@ -237,3 +239,61 @@ def edit_success(G, clf: AttributeClassifier, vector, attribute: str, target: in
             row[f"share_target{suffix}"], row[f"keep{suffix}"], row[f"keep_all{suffix}"] = compare(pred)
         rows.append(row)
     return rows
+
+
+def label_control(G, clf: AttributeClassifier, class_names: dict, table: dict | None, n: int = 500, seed: int = 0,
+                  noise_kind: str = "gaussian", progress: bool = True) -> dict:
+    """How well a conditional generator's labels control what it draws, read by the classifier.
+
+    ``n`` idols (noise and labels drawn as the data mixes them, from ``table``) are drawn as they
+    are, then with each conditioned attribute set to each of its values in turn, the noise and
+    the other labels kept. For every attribute the classifier also reads (``class_names``: the
+    classifier's ``{attribute: [value names]}``), per value: ``control``, the share of the edited
+    idols classified as that value; ``kept``, for every other such attribute, the share whose
+    predicted class is the one the unedited idol had; and ``kept_all``. Each attribute's
+    ``control`` and ``kept`` are averaged over its values, and split by whether the edited label
+    combination occurs in the training data (``seen``) or not (``unseen``).
+    """
+    rng = np.random.default_rng(seed)
+    z = noise(rng, n, G.noise_size, noise_kind)
+    labels = draw_labels(np.random.default_rng([seed, 1]), n, {}, table, G.num_classes)
+    seen_rows = {tuple(r) for r in (table or {}).get("rows", [])}
+    read = [a for a in G.attributes if a in clf.heads]
+    if not read:
+        raise ValueError(f"the classifier reads none of the conditioned labels ({', '.join(G.attributes)})")
+
+    def predict(rows, what):
+        out = generate_and_classify(G, clf, G.inputs(z, rows), progress=what if progress else None)[0].predictions
+        # the classifier's class numbers, renamed into the generator's (both name their values)
+        return {a: np.array([G.vocab[a].index(class_names[a][k]) if class_names[a][k] in G.vocab[a] else -1
+                             for k in out[a]]) for a in read}
+
+    original = predict(labels, "classifying the idols as drawn")
+    report = {}
+    for a_name in read:
+        a = G.attributes.index(a_name)
+        others = [b for b in read if b != a_name]
+        values, hits_seen, hits_unseen = {}, [], []
+        for v, value in enumerate(G.vocab[a_name]):
+            rows = labels.copy()
+            rows[:, a] = v
+            pred = predict(rows, f"{a_name} = {value}")
+            hit = pred[a_name] == v
+            kept = {b: round(float((pred[b] == original[b]).mean()), 4) for b in others}
+            kept_all = np.all([pred[b] == original[b] for b in others], axis=0) if others else np.ones(n, bool)
+            seen = np.array([tuple(r) in seen_rows for r in rows]) if seen_rows else np.ones(n, bool)
+            hits_seen.append(hit[seen])
+            hits_unseen.append(hit[~seen])
+            values[value] = {"control": round(float(hit.mean()), 4), "kept": kept,
+                             "kept_all": round(float(kept_all.mean()), 4), "seen_share": round(float(seen.mean()), 4)}
+        seen_hits, unseen_hits = np.concatenate(hits_seen), np.concatenate(hits_unseen)
+        report[a_name] = {
+            "control": round(float(np.mean([r["control"] for r in values.values()])), 4),
+            "kept": {b: round(float(np.mean([r["kept"][b] for r in values.values()])), 4) for b in others},
+            "kept_all": round(float(np.mean([r["kept_all"] for r in values.values()])), 4),
+            "control_seen": round(float(seen_hits.mean()), 4) if seen_hits.size else None,
+            "control_unseen": round(float(unseen_hits.mean()), 4) if unseen_hits.size else None,
+            "unseen_share": round(float(unseen_hits.size / (seen_hits.size + unseen_hits.size)), 4),
+            "values": values,
+        }
+    return report

@@ -60,7 +60,7 @@ from . import __version__, optim
 from .backend import get_array_module, get_cupy, normalize_device, to_device, to_numpy
 from .checkpoint import (load_checkpoint, load_model_arrays, model_arrays, remove_stale_temp_files, save_checkpoint,
                          write_atomically, write_text_atomically)
-from .conditioning import GRID_COLUMNS, check_condition, grid_labels, label_rows, parse_condition
+from .conditioning import GRID_COLUMNS, check_condition, grid_labels, label_rows, label_table, parse_condition
 from .config import ADDED_SETTINGS, TrainConfig, is_int
 from .data import augment_batch, load_dataset, to_model_input
 from .errors import CheckpointError, DatasetError, MiniganError, TrainingDiverged
@@ -300,6 +300,7 @@ class Trainer:
             "models": {"G": self.G.config(), "D": self.D.config(),
                        **({"G_ema": self.G.config()} if self.ema else {})},
             "ema": {"half_life": self.ema.half_life, "images": self.ema.images} if self.ema else None,
+            **({"labels": label_table(self.label_rows)} if self.condition else {}),
             "dataset": self._dataset_info(),
             "epoch": self.epoch,
             "batch_in_epoch": self.batch_in_epoch,

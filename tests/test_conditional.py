@@ -138,3 +138,65 @@ def test_a_condition_the_data_cannot_give_is_refused_before_any_work(tmp_path, t
     with pytest.raises(SettingsError, match="names a label twice"):
         Trainer(tiny_train_config(tmp_path, condition="hair_color,hair_color"), dataset=tiny_idols)
     assert not (tmp_path / "run" / "checkpoints" / "last.npz").exists()
+
+
+# -- the commands on a conditional model ------------------------------------------------------------
+
+
+def test_the_commands_draw_by_label_and_say_what_a_conditional_model_needs(tmp_path, conditional_run, tiny_classifier,
+                                                                         tiny_idols, capsys, monkeypatch):
+    from PIL import Image
+
+    import minigan.cli.evaluate
+    from minigan import cli
+
+    monkeypatch.setattr(minigan.cli.evaluate, "load_dataset", lambda data: tiny_idols)
+    trainer, config = conditional_run
+    run = str(tmp_path / "a" / "run")
+    colours = trainer.dataset.vocab["hair_color"]
+
+    def call(*argv):
+        code = cli.main([str(a) for a in argv])
+        return code, capsys.readouterr()
+
+    code, _ = call("sample", "--checkpoint", run, "--n", 8, "--set", f"hair_color={colours[1]}", "--out", tmp_path / "s.npz")
+    saved = np.load(tmp_path / "s.npz")
+    assert code == 0 and (saved["labels"][:, 0] == 1).all() and list(saved["attributes"]) == ["hair_color", "eye_color"]
+    assert len(np.unique(saved["labels"][:, 1])) >= 1
+    code, out = call("edit", "--checkpoint", run, "--set", "hair_color=all", "--idols", "0,1,2", "--out", tmp_path / "e.png")
+    assert code == 0 and "noise and other labels kept" in out.out
+    assert Image.open(tmp_path / "e.png").size[1] > Image.open(tmp_path / "e.png").size[0]  # 1 + 10 rows of 3 idols
+    for argv, message in [
+        (("sample", "--set", "hair_color=green", "--out", tmp_path / "x.png"), "no hair_color 'green'; its values: "),
+        (("sample", "--set", "accessory=bow", "--out", tmp_path / "x.png"), "conditioned on hair_color, eye_color, not accessory"),
+        (("edit", "--vector", "blond", "--out", tmp_path / "x.png"), "change its labels with --set"),
+        (("vector", "--plus", "1,2,3", "--minus", "4,5,6"), "needs no attribute vector"),
+        (("interpolate", "--out", tmp_path / "x.png"), "conditional model"),
+    ]:
+        code, err = call(argv[0], "--checkpoint", run, *argv[1:])
+        assert code == 2 and message in err.err, (argv, err.err)
+    code, out = call("fooled", "--checkpoint", run, "--n", 16, "--top", 4, "--out", tmp_path / "f.png")
+    assert code == 0
+    code, out = call("evaluate", "--checkpoint", run, "--classifier", tiny_classifier, "--n", 32, "--edit-n", 16,
+                     "--out", tmp_path / "eval")
+    assert code == 0, out.err
+    import json
+
+    control = json.loads(out.out.strip().splitlines()[-1])["control"]
+    assert set(control) == {"hair_color", "eye_color"}
+    row = control["hair_color"]
+    assert 0 <= row["control"] <= 1 and set(row["values"]) == set(colours) and set(row["kept"]) == {"eye_color"}
+    assert row["control_seen"] is not None and 0 <= row["unseen_share"] <= 1
+
+
+def test_an_unconditional_model_refuses_labels(tmp_path, lively_run_checkpoint, capsys):
+    from minigan import cli
+
+    code = cli.main(["sample", "--checkpoint", str(lively_run_checkpoint), "--set", "hair_color=blond",
+                     "--out", str(tmp_path / "x.png")])
+    assert code == 2 and "unconditional DCGAN" in capsys.readouterr().err
+
+
+@pytest.fixture
+def lively_run_checkpoint(tiny_run):
+    return tiny_run

@@ -29,6 +29,7 @@ import numpy as np
 from ..backend import get_cupy, normalize_device
 from ..checkpoint import FORMAT as CHECKPOINT_FORMAT
 from ..checkpoint import load_generator as load_checkpoint_generator
+from ..conditioning import draw_labels, parse_label_set
 from ..errors import MiniganError
 from ..latent import idol_noise, seed_noise
 from ..sampling import NOISE_KINDS
@@ -306,3 +307,52 @@ def attach_number_lists(argv, options=("--strengths",)) -> list[str]:
 
 
 _NUMBER_LIST = re.compile(r"\s*-?[\d.]+(e-?\d+)?(\s*,\s*-?[\d.]+(e-?\d+)?)*\s*")
+
+
+# -- conditional models ------------------------------------------------------------------------------
+
+
+def is_conditional(G) -> bool:
+    """Whether ``G`` takes labels with its noise (``train --condition``)."""
+    return hasattr(G, "attributes")
+
+
+def noise_size(G) -> int:
+    """The length of ``G``'s noise (for a conditional model, without the labels' one-hots)."""
+    return getattr(G, "noise_size", G.nz)
+
+
+def add_label_argument(parser: argparse.ArgumentParser) -> None:
+    """``--set LABEL=VALUE,...``: what a conditional model draws."""
+    parser.add_argument("--set", default=None, metavar="LABEL=VALUE,...",
+                        help="for a model trained with --condition: the labels to draw, e.g. "
+                             "hair_color=blond,hair_style=bob (the others are drawn as the training data mixes "
+                             "them); an unconditional model has none")
+
+
+def with_labels(args, G, meta, z):
+    """``(generator input, labels or None)`` for noise ``z``: a conditional model gets the labels
+    of ``--set`` and the others drawn as its data mixes them (seeded by ``--seed``); an
+    unconditional one gets ``z`` and refuses ``--set``."""
+    text = getattr(args, "set", None)
+    if not is_conditional(G):
+        if text:
+            raise MiniganError(f"--set {text}: {args.checkpoint} is an unconditional DCGAN (the blog's): it takes no "
+                               "labels. Train one with  python -m minigan train --condition hair_color,...  or "
+                               "steer this one with attribute vectors (minigan vector, minigan edit)", argument="set")
+        return z, None
+    chosen = parse_label_set(text or "", G.attributes, G.vocab)
+    labels = draw_labels(np.random.default_rng([args.seed, 1]), len(z), chosen, meta.get("labels"), G.num_classes)
+    return G.inputs(z, labels), labels
+
+
+def refuse_conditional(G, args, what: str) -> None:
+    """MiniganError for a conditional model in a command made for the unconditional DCGAN."""
+    if is_conditional(G):
+        raise MiniganError(f"{args.checkpoint} is a conditional model (trained with --condition "
+                           f"{','.join(G.attributes)}): {what}")
+
+
+def label_names(G, labels) -> list[str]:
+    """``"blond, bob, red"`` per row of ``labels``: the values, in the model's attribute order."""
+    return [", ".join(G.vocab[a][int(v)] for a, v in zip(G.attributes, row)) for row in labels]

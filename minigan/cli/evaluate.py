@@ -11,13 +11,14 @@ from ..backend import normalize_device
 from ..data import load_dataset
 from ..errors import MiniganError
 from ..latent import load_vector
+from ..conditioning import draw_labels
 from ..metrics import (attribute_histogram_distance, class_shares, edit_success, frechet_distance_of_features,
-                       memorisation)
+                       label_control, memorisation)
 from ..models.classifier import DEFAULT_CLASSIFIER, classify, generate_and_classify, load_classifier, parse_target
 from ..sampling import noise
 from ..viz import attribute_chart, line_plot, nearest_pairs_picture, save_grid
-from .args import (MAX_IDOLS, SEED, add_force, add_generator_arguments, attach_number_lists, load_generator, make_parser,
-                   output_folder, parse_floats, require_device, whole)
+from .args import (MAX_IDOLS, SEED, add_force, add_generator_arguments, attach_number_lists, is_conditional,
+                   load_generator, make_parser, noise_size, output_folder, parse_floats, require_device, whole)
 
 __all__ = ["main"]
 
@@ -56,7 +57,9 @@ def main(argv=None) -> int:
                     "share_below is the share of near-copies, to compare with expected_share), and "
                     "with --vector, edit (the share of edited idols classified with the attribute and "
                     "the share that keep the others; the same for idols moved as far in a random "
-                    "direction, the baseline). Pictures go to --out.")
+                    "direction, the baseline). For a model trained with --condition, control: per conditioned "
+                    "label and value, the share of idols set to that value that the classifier reads as it, "
+                    "and the share whose other labels stay as they were (kept). Pictures go to --out.")
     add_generator_arguments(parser)
     parser.add_argument("--classifier", default=DEFAULT_CLASSIFIER,
                         help="the attribute classifier")
@@ -88,7 +91,10 @@ def main(argv=None) -> int:
                            f"takes {clf.image_size}x{clf.image_size}")
 
     real_out = classify(clf, real.images, progress="classifying the real idols")
-    z = noise(np.random.default_rng(args.seed), args.n, G.nz, noise_kind)  # (n, nz)
+    z = noise(np.random.default_rng(args.seed), args.n, noise_size(G), noise_kind)  # (n, nz)
+    if is_conditional(G):  # labels drawn as the training data mixes them
+        z = G.inputs(z, draw_labels(np.random.default_rng([args.seed, 1]), args.n, {}, meta.get("labels"),
+                                    G.num_classes))
     fake_out, fake_images = generate_and_classify(G, clf, z, keep_images=True, progress="generating and classifying")
     # the floor: the same distance between two disjoint sets of real idols (n of them vs the rest)
     split = np.random.default_rng(args.seed).permutation(len(real))
@@ -115,6 +121,12 @@ def main(argv=None) -> int:
                           out / "nearest_features.png", threshold=memo["feature"]["threshold"])
     pictures = ["samples.png", "attributes.png", "nearest_pixels.png", "nearest_features.png"]
 
+    if is_conditional(G):
+        figures["control"] = label_control(G, clf, vocab, meta.get("labels"), n=args.edit_n, seed=args.seed + 1,
+                                           noise_kind=noise_kind)
+    if args.vector and is_conditional(G):
+        raise MiniganError("--vector: a conditional model is steered by its labels (its figures include control); "
+                           "attribute vectors are for the unconditional DCGAN")
     if args.vector:
         vec = load_vector(args.vector, G.nz)
         attribute, target = _vector_target(vec.meta, args.target, vocab)

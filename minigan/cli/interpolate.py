@@ -8,7 +8,7 @@ from ..errors import MiniganError
 from ..latent import interpolation_strips
 from ..viz import image_grid, labelled_grid, save_gif
 from .args import (add_force, add_generator_arguments, add_idol_arguments, load_generator, make_parser, named_idols,
-                   made, output_path, whole)
+                   made, output_path, refuse_conditional, whole)
 
 __all__ = ["main"]
 
@@ -42,6 +42,8 @@ def main(argv=None) -> int:
     if args.gif_frames:
         output_path(out.with_suffix(".gif"), "interpolation.gif", suffixes=(".gif",), force=args.force)
     G, _, kind = load_generator(args)
+    refuse_conditional(G, args, "draw its idols with  minigan sample --set label=value  and change one label with "
+                                "minigan edit --set label=value (interpolating between label sets is not written yet)")
     method = args.method or ("slerp" if kind == "gaussian" else "linear")
     z, labels = named_idols(args, G.nz, kind, range(8))
     if len(z) % 2:

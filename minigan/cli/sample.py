@@ -14,8 +14,9 @@ from ..sampling import generate, noise
 from ..studio.link import IdolLink, edited_noise, parse_link
 from ..studio.web import model_id
 from ..viz import captioned_grid, save_grid
-from .args import (IMAGE_SUFFIXES, MAX_IDOLS, add_force, add_generator_arguments, add_idol_arguments, load_generator,
-                   made, make_parser, named_idols, output_folder, output_path, whole)
+from .args import (IMAGE_SUFFIXES, MAX_IDOLS, add_force, add_generator_arguments, add_idol_arguments, add_label_argument,
+                   is_conditional, label_names, load_generator, made, make_parser, named_idols, noise_size, output_folder,
+                   output_path, whole, with_labels)
 from .studio import studio_vectors
 
 __all__ = ["main"]
@@ -38,6 +39,7 @@ def build_parser(prog: str | None = None):
     parser.add_argument("--scale", type=whole(1, 16), default=None, help="enlarge the grid's pixels (default: 1; 2 with --numbered)")
     parser.add_argument("--numbered", action="store_true",
                         help="print each idol's number under it, to pick exemplars for `minigan vector`")
+    add_label_argument(parser)
     parser.add_argument("--link", default=None, metavar="URL",
                         help="the idol of a studio link (the whole URL, its #fragment, or a PNG the studio saved, "
                              "which keeps its link): the same pixels as the page's canvas")
@@ -68,14 +70,21 @@ def main(argv=None) -> int:
         raise MiniganError("--vector is for the sliders of a --link; to move idols along a vector use  python -m minigan edit")
     if link is not None and not suffix:
         raise MiniganError(f"--out {out}: --link draws one idol; name a .png (or .npz) file")
-    G, _, kind = load_generator(args)
+    G, meta, kind = load_generator(args)
+    classes = None
     if link is not None:
+        if is_conditional(G):
+            raise MiniganError("--link is for the studio's links, which the unconditional models make; this model "
+                               "is conditional: draw with --set instead")
         z, labels = link_noise(link, args, G), ["link"]
     elif args.idols or args.seeds:
-        z, labels = named_idols(args, G.nz, kind, ())
+        z, labels = named_idols(args, noise_size(G), kind, ())
     else:
-        z, labels = noise(np.random.default_rng(args.seed), args.n, G.nz, kind), [str(i) for i in range(args.n)]
-    images = to_images(generate(G, z))  # (N, S, S, 3) uint8
+        z, labels = noise(np.random.default_rng(args.seed), args.n, noise_size(G), kind), [str(i) for i in range(args.n)]
+    inputs, classes = with_labels(args, G, meta, z) if link is None else (z, None)
+    if classes is not None and args.numbered:
+        labels = [f"{name} {what}" for name, what in zip(labels, label_names(G, classes))]
+    images = to_images(generate(G, inputs))  # (N, S, S, 3) uint8
     if suffix:
         made(out)
     else:
@@ -89,7 +98,8 @@ def main(argv=None) -> int:
         else:
             save_grid(images, out, nrow=args.nrow, scale=args.scale or 1)
     elif suffix == ".npz":
-        np.savez_compressed(out, images=images, z=z, seed=np.int64(args.seed))
+        extra = {} if classes is None else {"labels": classes, "attributes": np.array(G.attributes)}
+        np.savez_compressed(out, images=images, z=z, seed=np.int64(args.seed), **extra)
     else:
         digits = len(str(len(images) - 1))
         names = ([f"idol_{i:0{digits}d}" for i in range(len(images))] if not (args.idols or args.seeds)

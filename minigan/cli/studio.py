@@ -10,7 +10,7 @@ from ..errors import MiniganError
 from ..latent import bundled_vectors, load_vector
 from ..studio.site import SITE_FILES, build_site, serve
 from ..studio.web import PRECISIONS
-from .args import add_force, load_generator, make_parser, output_folder, whole
+from .args import add_force, load_generator, make_parser, output_folder, refuse_conditional, whole
 
 __all__ = ["main", "studio_vectors", "studio_info"]
 
@@ -68,6 +68,8 @@ def main(argv=None) -> int:
         out = output_folder(args.export, args.force, ours=lambda p: p.name in SITE_FILES + ("model.json", "model.bin"))
     args.device, args.noise = "cpu", None
     G, meta, _ = load_generator(args)
+    refuse_conditional(G, args, "the studio runs unconditional models only for now; use  minigan sample --set  and "
+                                "minigan edit --set  with it")
     vectors = studio_vectors(args.checkpoint, args.vector, G.nz)
     info = studio_info(args.checkpoint, meta)
     if args.export is not None:

@@ -7,7 +7,8 @@ import numpy as np
 from ..errors import MiniganError
 from ..latent import MIN_EXEMPLARS, idol_noise, save_vector, vector_from_exemplars, vector_from_labels
 from ..models.classifier import DEFAULT_CLASSIFIER, load_classifier
-from .args import SEED, add_force, add_generator_arguments, load_generator, make_parser, output_path, parse_ints, real, whole
+from .args import (SEED, add_force, add_generator_arguments, load_generator, make_parser, output_path, parse_ints, real,
+                   refuse_conditional, whole)
 
 __all__ = ["main"]
 
@@ -58,6 +59,8 @@ def main(argv=None) -> int:
     name = args.name or (args.plus if args.from_labels else "vector")
     out = output_path(args.out, f"{name}.npz", suffixes=(".npz",), force=args.force)
     G, meta, kind = load_generator(args)
+    refuse_conditional(G, args, "it takes the attributes as labels, so it needs no attribute vector: change them with "
+                                "minigan edit --set label=value")
     base = {"checkpoint": str(args.checkpoint), "generator": meta.get("generator"), "seed": args.seed, "noise": kind,
             "nz": G.nz,
             "epoch": meta.get("epoch"), "step": meta.get("step")}
