@@ -72,7 +72,7 @@ class TrainConfig:
     epochs: int = field(default=30, metadata={"help": "passes over the data (30 x 139 steps on the idol set); 0 saves "
                                                        "the untrained models, a baseline for evaluate"})
     batch_size: int = field(default=32, metadata={"help": "images per step (32: twice the steps of 64 per epoch, "
-                                                               "which reaches in 30 epochs what 64 did in 60; chapter 10)"})
+                                                               "which reaches in 30 epochs about what 64 did in 60; chapter 10)"})
     lr_g: float = field(default=2e-4, metadata={"help": "generator learning rate (Adam)"})
     lr_d: float = field(default=2e-4, metadata={"help": "discriminator learning rate (Adam)"})
     beta1: float = field(default=0.5, metadata={"help": "Adam beta1 (DCGAN: 0.5)"})
