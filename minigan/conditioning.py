@@ -3,8 +3,8 @@ rows of its data, the labels its fakes are drawn for, and the progress grid's in
 
 ``train --condition hair_color,hair_style`` conditions on labels of the data
 (:attr:`minigan.data.ImageDataset.labels`): the built-in idols have ``hair_color``,
-``hair_style`` and ``eye_color`` (and ``character``); a folder has the columns of its
-``labels.csv`` or its subfolder names. A fake is drawn for the labels of a random real image,
+``hair_style``, ``eye_color``, ``accessory``, ``expression``, ``skin_tone`` and more (and
+``character``); the images of a folder are labelled ``folder`` by their subfolder. A fake is drawn for the labels of a random real image,
 so the fakes' labels follow the data's joint distribution (blond twin tails as often as the data
 has them), and the discriminator never sees a combination that the data makes impossible.
 """
@@ -43,8 +43,8 @@ def check_condition(attributes, dataset) -> None:
         if name not in dataset.labels:
             where = ("its labels: " + ", ".join(available)) if available else "it has no labels at all"
             raise DatasetError(f"the data ({dataset.source}) has no label {name!r} to condition on ({where}); "
-                               "a folder's labels come from a labels.csv beside the images (file name, then one "
-                               "column per label) or from subfolder names", arguments=("condition",))
+                               "the images of a folder are labelled by their subfolder: --condition folder",
+                               arguments=("condition",))
         values = np.unique(dataset.labels[name])
         if len(values) < 2:
             raise DatasetError(f"every image of {dataset.source} has the same {name} "

@@ -171,10 +171,14 @@ def test_the_commands_draw_by_label_and_say_what_a_conditional_model_needs(tmp_p
         (("sample", "--set", "accessory=bow", "--out", tmp_path / "x.png"), "conditioned on hair_color, eye_color, not accessory"),
         (("edit", "--vector", "blond", "--out", tmp_path / "x.png"), "change its labels with --set"),
         (("vector", "--plus", "1,2,3", "--minus", "4,5,6"), "needs no attribute vector"),
-        (("interpolate", "--out", tmp_path / "x.png"), "conditional model"),
+        (("interpolate", "--out", tmp_path / "x.png"), "--from label=value --to label=value"),
     ]:
         code, err = call(argv[0], "--checkpoint", run, *argv[1:])
         assert code == 2 and message in err.err, (argv, err.err)
+    code, out = call("interpolate", "--checkpoint", run, "--from", f"hair_color={colours[0]}", "--to",
+                     f"hair_color={colours[1]},eye_color={trainer.dataset.vocab['eye_color'][2]}", "--idols", "0,1,2",
+                     "--steps", 5, "--gif-frames", 0, "--out", tmp_path / "walk.png")
+    assert code == 0 and "noise fixed" in out.out, out.err
     code, out = call("fooled", "--checkpoint", run, "--n", 16, "--top", 4, "--out", tmp_path / "f.png")
     assert code == 0
     code, out = call("evaluate", "--checkpoint", run, "--classifier", tiny_classifier, "--n", 32, "--edit-n", 16,
@@ -195,6 +199,9 @@ def test_an_unconditional_model_refuses_labels(tmp_path, lively_run_checkpoint, 
     code = cli.main(["sample", "--checkpoint", str(lively_run_checkpoint), "--set", "hair_color=blond",
                      "--out", str(tmp_path / "x.png")])
     assert code == 2 and "unconditional DCGAN" in capsys.readouterr().err
+    code = cli.main(["interpolate", "--checkpoint", str(lively_run_checkpoint), "--from", "hair_color=blond",
+                     "--to", "hair_color=black", "--out", str(tmp_path / "x.png")])
+    assert code == 2 and "interpolate between idols with --idols" in capsys.readouterr().err
 
 
 @pytest.fixture

@@ -7,8 +7,11 @@ import numpy as np
 from ..errors import MiniganError
 from ..latent import interpolation_strips
 from ..viz import image_grid, labelled_grid, save_gif
-from .args import (add_force, add_generator_arguments, add_idol_arguments, load_generator, make_parser, named_idols,
-                   made, output_path, refuse_conditional, whole)
+from ..conditioning import draw_labels, parse_label_set
+from ..data import to_images
+from ..sampling import generate
+from .args import (add_force, add_generator_arguments, add_idol_arguments, is_conditional, load_generator,
+                   make_parser, made, named_idols, noise_size, output_path, whole)
 
 __all__ = ["main"]
 
@@ -28,6 +31,11 @@ def main(argv=None) -> int:
     add_idol_arguments(parser, "pairs of idol numbers, A,B[,C,D...]: rows A->B, C->D...",
                        "default: 0,1,2,3,4,5,6,7")
     parser.add_argument("--steps", type=whole(2, 1000), default=10, help="images per row, endpoints included")
+    parser.add_argument("--from", dest="start", default=None, metavar="LABEL=VALUE,...",
+                        help="for a model trained with --condition: each idol (a row, its noise fixed) walks from "
+                             "these labels ...")
+    parser.add_argument("--to", dest="end", default=None, metavar="LABEL=VALUE,...",
+                        help="... to these (the one-hot inputs move in a straight line; other labels stay)")
     method = parser.add_mutually_exclusive_group()
     method.add_argument("--slerp", dest="method", action="store_const", const="slerp",
                         help="spherical interpolation (the default for Gaussian noise)")
@@ -41,9 +49,9 @@ def main(argv=None) -> int:
     out = output_path(args.out, "interpolation.png", force=args.force)
     if args.gif_frames:
         output_path(out.with_suffix(".gif"), "interpolation.gif", suffixes=(".gif",), force=args.force)
-    G, _, kind = load_generator(args)
-    refuse_conditional(G, args, "draw its idols with  minigan sample --set label=value  and change one label with "
-                                "minigan edit --set label=value (interpolating between label sets is not written yet)")
+    G, meta, kind = load_generator(args)
+    if args.start is not None or args.end is not None or is_conditional(G):
+        return between_labels(args, G, meta, kind, out)
     method = args.method or ("slerp" if kind == "gaussian" else "linear")
     z, labels = named_idols(args, G.nz, kind, range(8))
     if len(z) % 2:
@@ -63,4 +71,30 @@ def main(argv=None) -> int:
         save_gif(pictures, path, duration_ms=80, last_frame_ms=80)
         message += f" and the morph to {path}"
     print(message)
+    return 0
+
+
+def between_labels(args, G, meta, kind, out) -> int:
+    """A conditional model: every idol (a row, its noise and unnamed labels fixed) from the labels of
+    ``--from`` to those of ``--to``, the one-hot blocks moving in a straight line."""
+    if not is_conditional(G):
+        raise MiniganError(f"--from/--to: {args.checkpoint} is an unconditional DCGAN: it takes no labels; "
+                           "interpolate between idols with --idols A,B", argument="from")
+    if not args.start or not args.end:
+        raise MiniganError(f"{args.checkpoint} is a conditional model: walk an idol between two label sets with "
+                           "--from label=value --to label=value (its noise stays)", argument="from")
+    start = parse_label_set(args.start, G.attributes, G.vocab)
+    end = parse_label_set(args.end, G.attributes, G.vocab)
+    z, rows = named_idols(args, noise_size(G), kind, range(8))
+    labels = draw_labels(np.random.default_rng([args.seed, 1]), len(z), {}, meta.get("labels"), G.num_classes)
+    a, b = labels.copy(), labels.copy()
+    for where, chosen in ((a, start), (b, end)):
+        for attribute, value in chosen.items():
+            where[:, attribute] = value
+    xa, xb = G.inputs(z, a), G.inputs(z, b)  # the same noise; only the one-hot blocks differ
+    ts = np.linspace(0, 1, args.steps)
+    strips = np.stack([to_images(generate(G, (1 - t) * xa + t * xb)) for t in ts], axis=1)  # (N, steps, S, S, 3)
+    columns = [args.start] + [f"{t:.2f}" for t in ts[1:-1]] + [args.end]
+    labelled_grid(strips, rows, columns, scale=args.scale).save(made(out))
+    print(f"wrote {len(z)} idols from {args.start} to {args.end} in {args.steps} steps (noise fixed) to {out}")
     return 0
