@@ -32,7 +32,7 @@
       "other-model": (m, ours) => `This link was made with another model (${m}); this page has ${ours}, so the idol differs from the one it was made for.`,
       "unknown-slider": (names) => `This model has no slider ${names}: it was left out.`,
       "bad-link": (why) => `The link could not be read (${why}); here is a new idol instead.`,
-      "no-favourites": "Click ☆ to keep an idol here.", about: (i) => aboutLine(i, "en"),
+      "no-favourites": "Click ☆ to keep an idol here.", about: () => aboutLine("en"),
     },
     ja: {
       title: "アイドルスタジオ", loading: "モデルを読み込み中…", new: "新しいアイドル", favourite: "☆ お気に入り",
@@ -48,7 +48,7 @@
       "other-model": (m, ours) => `このリンクは別のモデル(${m})で作られました。このページのモデルは ${ours} なので、違うアイドルになります。`,
       "unknown-slider": (names) => `このモデルにはスライダー ${names} がないので、省きました。`,
       "bad-link": (why) => `リンクを読めませんでした(${why})。代わりに新しいアイドルです。`,
-      "no-favourites": "☆ を押すとここに残ります。", about: (i) => aboutLine(i, "ja"),
+      "no-favourites": "☆ を押すとここに残ります。", about: () => aboutLine("ja"),
     },
   };
   // Names of the vectors minigan builds (python -m minigan vector): the hair colours of the
@@ -62,7 +62,7 @@
   let language = localStorage.getItem("minigan-studio:language") || (navigator.language.startsWith("ja") ? "ja" : "en");
   const say = (key, ...args) => { const w = WORDS[language][key] ?? WORDS.en[key]; return typeof w === "function" ? w(...args) : w; };
 
-  function aboutLine(info, lang) {
+  function aboutLine(lang) {
     if (!model) return "";
     const parts = [(lang === "ja" ? "モデル " : "model ") + model.id];
     const i = model.info || {};
