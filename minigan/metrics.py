@@ -262,11 +262,13 @@ def label_control(G, clf: AttributeClassifier, class_names: dict, table: dict | 
     if not read:
         raise ValueError(f"the classifier reads none of the conditioned labels ({', '.join(G.attributes)})")
 
+    # the classifier's class numbers -> the generator's (both name their values; -1: a name G lacks)
+    renumber = {a: np.array([G.vocab[a].index(name) if name in G.vocab[a] else -1 for name in class_names[a]])
+                for a in read}
+
     def predict(rows, what):
         out = generate_and_classify(G, clf, G.inputs(z, rows), progress=what if progress else None)[0].predictions
-        # the classifier's class numbers, renamed into the generator's (both name their values)
-        return {a: np.array([G.vocab[a].index(class_names[a][k]) if class_names[a][k] in G.vocab[a] else -1
-                             for k in out[a]]) for a in read}
+        return {a: renumber[a][out[a]] for a in read}
 
     original = predict(labels, "classifying the idols as drawn")
     report = {}

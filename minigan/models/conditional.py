@@ -28,6 +28,7 @@ import numpy as np
 
 from ..backend import device_of, get_array_module, to_device
 from ..nn import Projection
+from ..nn.embed import as_labels, check_label_range
 from .dcgan import Discriminator, Generator
 
 __all__ = ["ConditionalGenerator", "ProjectionDiscriminator", "conditional_input", "one_hot"]
@@ -35,16 +36,12 @@ __all__ = ["ConditionalGenerator", "ProjectionDiscriminator", "conditional_input
 
 def one_hot(labels, num_classes, dtype=np.float32, xp=np):
     """``(N, A)`` integer labels -> ``(N, sum(num_classes))``: one one-hot block per attribute."""
-    labels = np.asarray(labels) if xp is np else xp.asarray(labels)
-    if labels.ndim != 2 or labels.shape[1] != len(num_classes):
-        raise ValueError(f"labels must have shape (N, {len(num_classes)}), got {labels.shape}")
+    labels = as_labels(labels, xp, len(num_classes))  # (N, A) integers, in range: checked as Projection checks them
+    check_label_range(labels, num_classes)
     out = xp.zeros((labels.shape[0], sum(num_classes)), dtype=dtype)
     start = 0
     for a, k in enumerate(num_classes):
-        column = labels[:, a]
-        if column.size and (int(column.min()) < 0 or int(column.max()) >= k):
-            raise ValueError(f"label {a} must lie in [0, {k})")
-        out[xp.arange(labels.shape[0]), start + column] = 1
+        out[xp.arange(labels.shape[0]), start + labels[:, a]] = 1
         start += k
     return out
 

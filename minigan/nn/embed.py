@@ -28,7 +28,7 @@ from ..backend import get_array_module
 from .init import uniform_fan_in
 from .layer import Layer
 
-__all__ = ["Projection", "as_labels"]
+__all__ = ["Projection", "as_labels", "check_label_range"]
 
 
 def as_labels(labels, xp, columns: int | None = None):
@@ -49,7 +49,8 @@ def as_labels(labels, xp, columns: int | None = None):
     return labels
 
 
-def _check_range(labels, sizes) -> None:
+def check_label_range(labels, sizes) -> None:
+    """ValueError unless column ``a`` of ``labels`` lies in ``[0, sizes[a])`` for every ``a``."""
     for a, k in enumerate(sizes):
         column = labels[:, a] if labels.ndim == 2 else labels
         if column.size and (int(column.min()) < 0 or int(column.max()) >= k):
@@ -86,7 +87,7 @@ class Projection(Layer):
         labels = self._labels = as_labels(labels, xp, len(self.num_classes))
         if labels.shape[0] != x.shape[0]:
             raise ValueError(f"{labels.shape[0]} label rows for {x.shape[0]} images")
-        _check_range(labels, self.num_classes)
+        check_label_range(labels, self.num_classes)
         self._x_shape = x.shape
         phi = self._phi = x.sum(axis=(2, 3))  # (N, C)
         return (self._rows(labels) * phi).sum(axis=1)  # (N,)
