@@ -341,9 +341,15 @@ def with_labels(args, G, meta, z):
                                "labels. Train one with  python -m minigan train --condition hair_color,...  or "
                                "steer this one with attribute vectors (minigan vector, minigan edit)", argument="set")
         return z, None
-    chosen = parse_label_set(text or "", G.attributes, G.vocab)
-    labels = draw_labels(np.random.default_rng([args.seed, 1]), len(z), chosen, meta.get("labels"), G.num_classes)
+    labels = seeded_labels(args, G, meta, len(z), parse_label_set(text or "", G.attributes, G.vocab))
     return G.inputs(z, labels), labels
+
+
+def seeded_labels(args, G, meta, n: int, chosen=None):
+    """``(n, A)`` labels for a conditional model's idols: ``chosen`` ones fixed, the others drawn as
+    its training data mixes them, from a generator seeded by ``--seed`` (so idol i of seed S has the
+    same labels in every command)."""
+    return draw_labels(np.random.default_rng([args.seed, 1]), n, chosen or {}, meta.get("labels"), G.num_classes)
 
 
 def refuse_conditional(G, args, what: str) -> None:

@@ -6,13 +6,13 @@ import numpy as np
 
 from ..latent import edit_images, load_vector
 from ..viz import labelled_grid, save_gif
-from ..conditioning import draw_labels, parse_label_set
+from ..conditioning import parse_label_set
 from ..errors import MiniganError
 from ..sampling import generate
 from ..data import to_images
 from .args import (add_force, add_generator_arguments, add_idol_arguments, attach_number_lists, is_conditional,
                    load_generator, make_parser, made, named_idols, noise_size, output_path, parse_floats, require_device,
-                   whole)
+                   seeded_labels, whole)
 
 __all__ = ["main"]
 
@@ -89,7 +89,7 @@ def edit_labels(args) -> int:
     changes = [parse_label_set(f"{name}={v}", G.attributes, G.vocab) for v in values]
     out = output_path(args.out, f"edit_{name}.png", force=args.force)
     z, columns = named_idols(args, noise_size(G), kind, range(8))
-    labels = draw_labels(np.random.default_rng([args.seed, 1]), len(z), {}, meta.get("labels"), G.num_classes)
+    labels = seeded_labels(args, G, meta, len(z))
     rows, names = [labels], ["original"]
     for change in changes:
         (a, v), = change.items()

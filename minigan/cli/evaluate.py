@@ -11,14 +11,14 @@ from ..backend import normalize_device
 from ..data import load_dataset
 from ..errors import MiniganError
 from ..latent import load_vector
-from ..conditioning import draw_labels
 from ..metrics import (attribute_histogram_distance, class_shares, edit_success, frechet_distance_of_features,
                        label_control, memorisation)
 from ..models.classifier import DEFAULT_CLASSIFIER, classify, generate_and_classify, load_classifier, parse_target
 from ..sampling import noise
 from ..viz import attribute_chart, line_plot, nearest_pairs_picture, save_grid
 from .args import (MAX_IDOLS, SEED, add_force, add_generator_arguments, attach_number_lists, is_conditional,
-                   load_generator, make_parser, noise_size, output_folder, parse_floats, require_device, whole)
+                   load_generator, make_parser, noise_size, output_folder, parse_floats, require_device, seeded_labels,
+                   whole)
 
 __all__ = ["main"]
 
@@ -93,8 +93,7 @@ def main(argv=None) -> int:
     real_out = classify(clf, real.images, progress="classifying the real idols")
     z = noise(np.random.default_rng(args.seed), args.n, noise_size(G), noise_kind)  # (n, nz)
     if is_conditional(G):  # labels drawn as the training data mixes them
-        z = G.inputs(z, draw_labels(np.random.default_rng([args.seed, 1]), args.n, {}, meta.get("labels"),
-                                    G.num_classes))
+        z = G.inputs(z, seeded_labels(args, G, meta, args.n))
     fake_out, fake_images = generate_and_classify(G, clf, z, keep_images=True, progress="generating and classifying")
     # the floor: the same distance between two disjoint sets of real idols (n of them vs the rest)
     split = np.random.default_rng(args.seed).permutation(len(real))

@@ -7,11 +7,11 @@ import numpy as np
 from ..errors import MiniganError
 from ..latent import interpolation_strips
 from ..viz import image_grid, labelled_grid, save_gif
-from ..conditioning import draw_labels, parse_label_set
+from ..conditioning import parse_label_set
 from ..data import to_images
 from ..sampling import generate
 from .args import (add_force, add_generator_arguments, add_idol_arguments, is_conditional, load_generator,
-                   make_parser, made, named_idols, noise_size, output_path, whole)
+                   make_parser, made, named_idols, noise_size, output_path, seeded_labels, whole)
 
 __all__ = ["main"]
 
@@ -86,7 +86,7 @@ def between_labels(args, G, meta, kind, out) -> int:
     start = parse_label_set(args.start, G.attributes, G.vocab)
     end = parse_label_set(args.end, G.attributes, G.vocab)
     z, rows = named_idols(args, noise_size(G), kind, range(8))
-    labels = draw_labels(np.random.default_rng([args.seed, 1]), len(z), {}, meta.get("labels"), G.num_classes)
+    labels = seeded_labels(args, G, meta, len(z))
     a, b = labels.copy(), labels.copy()
     for where, chosen in ((a, start), (b, end)):
         for attribute, value in chosen.items():
