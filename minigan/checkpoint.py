@@ -408,9 +408,13 @@ def check_model_config(prefix: str, config, arrays: dict, source) -> dict:
     if not isinstance(config, dict):
         raise CheckpointError(f"{source}: damaged metadata (models.{prefix} is not an object)")
     num_classes = _check_labels(prefix, config, source)  # () for an unconditional model
-    unknown = sorted(set(config) - set(ranges) - {"attributes", "vocab"})
-    if unknown:
-        raise CheckpointError(f"{source}: damaged metadata (models.{prefix} has unknown settings {unknown})")
+    unknown = sorted(set(config) - set(ranges) - {"attributes", "vocab", "conditional_bn"})
+    if unknown or ("conditional_bn" in config and (base != "G" or not num_classes)):
+        raise CheckpointError(f"{source}: damaged metadata (models.{prefix} has unknown settings "
+                              f"{unknown or ['conditional_bn']})")
+    if not isinstance(config.get("conditional_bn", False), bool):
+        raise CheckpointError(f"{source}: damaged metadata (models.{prefix}.conditional_bn should be true or false, "
+                              f"got {json.dumps(config['conditional_bn'])[:40]})")
     for key, (lo, hi) in ranges.items():
         value = config.get(key)
         if key in config and not (_is_int(value) and lo <= value <= hi):

@@ -20,7 +20,7 @@ from .errors import SettingsError
 from .nn import DiffAugment
 from .sampling import NOISE_KINDS
 
-__all__ = ["TrainConfig", "INT_RANGES", "FLOAT_RANGES", "ADDED_SETTINGS", "is_bool", "is_int"]
+__all__ = ["TrainConfig", "INT_RANGES", "FLOAT_RANGES", "ADDED_SETTINGS", "CONDITION_LAYERS", "is_bool", "is_int"]
 
 #: The allowed range of every integer setting, ``[low, high]``: wide enough for any real run,
 #: narrow enough that a typo (an extra zero, a negative) is caught before it costs memory or hours.
@@ -50,7 +50,10 @@ FLOAT_RANGES = {
 
 #: Settings added after checkpoints were first written, with the value that reproduces how a
 #: run of before trained: a checkpoint that lacks one resumes with it.
-ADDED_SETTINGS = {"ema_half_life": 0.0, "condition": ""}
+ADDED_SETTINGS = {"ema_half_life": 0.0, "condition": "", "condition_layers": "input"}
+
+#: Where a conditional generator takes its labels (``condition_layers``).
+CONDITION_LAYERS = ("input", "all")
 
 
 def is_bool(value) -> bool:
@@ -100,6 +103,9 @@ class TrainConfig:
         "help": "labels to condition on, a comma list (e.g. hair_color,hair_style): a conditional DCGAN whose "
                 "generator takes them with the noise and whose discriminator is a projection discriminator; "
                 "'' (the default) trains the blog's unconditional DCGAN"})
+    condition_layers: str = field(default="input", metadata={
+        "help": "where a conditional generator takes its labels: 'input' (one-hots appended to the noise) or "
+                "'all' (there, and class-conditional batch norm in every layer)"})
 
     def validate(self) -> "TrainConfig":
         """Check every setting's type and range; raise :class:`~minigan.errors.SettingsError`
@@ -123,7 +129,8 @@ class TrainConfig:
             below = number and (value < hi if brackets[1] == ")" else value <= hi)
             if not (number and above and below):
                 problems.append((name, f"must be a finite number in {brackets[0]}{lo}, {hi}{brackets[1]}, got {value!r}"))
-        for name in ("name", "out", "data", "noise", "diffaugment", "augment", "device", "condition"):
+        for name in ("name", "out", "data", "noise", "diffaugment", "augment", "device", "condition",
+                     "condition_layers"):
             if not isinstance(getattr(self, name), str):
                 problems.append((name, f"must be a string, got {getattr(self, name)!r}"))
         if isinstance(self.name, str) and (self.name in ("", ".", "..") or "/" in self.name or "\\" in self.name
@@ -131,6 +138,11 @@ class TrainConfig:
             problems.append(("name", f"must be a plain folder name (no slashes, not empty, '.' or '..'), got {self.name!r}"))
         if isinstance(self.noise, str) and self.noise not in NOISE_KINDS:
             problems.append(("noise", f"must be one of {', '.join(NOISE_KINDS)}"))
+        if isinstance(self.condition_layers, str) and self.condition_layers not in CONDITION_LAYERS:
+            problems.append(("condition_layers", f"must be one of {', '.join(CONDITION_LAYERS)}, "
+                                                 f"got {self.condition_layers!r}"))
+        elif self.condition_layers == "all" and isinstance(self.condition, str) and self.condition.strip().lower() in ("", "none"):
+            problems.append(("condition_layers", "'all' is for a conditional model: give the labels with --condition"))
         for name, check in (("device", lambda: normalize_device(self.device)),
                             ("diffaugment", lambda: DiffAugment(self._diffaugment_policy())),
                             ("augment", self.augment_options),

@@ -175,9 +175,10 @@ def check_layer(layer, x, *, h: float = 1e-5, tol: float = 1e-6, seed: int = 0,
 
 
 class WithLabels(nn.Layer):
-    """A layer that takes labels with its input (:class:`~minigan.nn.Projection`), with the
-    labels fixed: ``forward(x) = layer.forward(x, labels)``, so :func:`check_layer` can check it
-    (labels are integers: only ``x`` and the parameters have gradients)."""
+    """A layer that takes labels (:class:`~minigan.nn.Projection`) or a condition
+    (:class:`~minigan.nn.ConditionalBatchNorm2d`) with its input, held fixed:
+    ``forward(x) = layer.forward(x, labels)``, so :func:`check_layer` can check ``x`` and the
+    parameters (labels are integers; a condition's own gradient is checked with :func:`check_function`)."""
 
     def __init__(self, layer, labels):
         super().__init__()
@@ -230,5 +231,9 @@ def layer_cases():
     yield "Flatten", nn.Flatten(), img(2, 3, 2, 2)
     yield "Projection(4, classes 3 and 2)", WithLabels(nn.Projection(4, (3, 2), rng=8), [[0, 1], [2, 0], [0, 0]]), \
         img(3, 4, 2, 2)
+    cbn = nn.ConditionalBatchNorm2d(3, 4)
+    for key in ("Wg", "Wb"):
+        cbn.params[key][...] = rng.standard_normal((4, 3)).astype(np.float32)
+    yield "ConditionalBatchNorm2d(3, condition 4), training", WithLabels(cbn, rng.uniform(0, 1, (4, 4))), img(4, 3, 3, 3)
     yield "Generator(nz=8, ngf=4, image 16x16)", Generator(nz=8, ngf=4, image_size=16, rng=6), img(2, 8)
     yield "Discriminator(ndf=4, image 16x16)", Discriminator(ndf=4, image_size=16, rng=7), img(2, 3, 16, 16)

@@ -269,7 +269,7 @@ class Trainer:
             self.label_rows = label_rows(ds, self.condition)  # (N, A): the labels of each real image
             vocab = {name: ds.vocab[name] for name in self.condition}
             self.G = ConditionalGenerator(self.condition, vocab, nz=c.nz, ngf=c.ngf, image_size=size,
-                                          rng=init_seeds[0]).to(self.device)
+                                          rng=init_seeds[0], conditional_bn=c.condition_layers == "all").to(self.device)
             self.D = ProjectionDiscriminator(self.condition, vocab, ndf=c.ndf, image_size=size,
                                              rng=init_seeds[1]).to(self.device)
         else:

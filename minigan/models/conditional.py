@@ -20,6 +20,11 @@ The discriminator's logit is the DCGAN discriminator's plus the projection term:
 
 Real images are pushed up with their own labels, fakes down with the labels they were drawn
 for, so D learns whether an image looks like its label, and G learns to draw the label.
+
+With ``conditional_bn=True`` the labels act at every resolution too: each of the generator's
+batch norms is class-conditional (:class:`~minigan.nn.ConditionalBatchNorm2d`, BigGAN's way), its
+scale and shift a learned row per class, read from the same one-hots of the packed input. The
+input keeps its one-hots, so the packed input, and everything built on it, stay the same.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..backend import device_of, get_array_module, to_device
-from ..nn import Projection
+from ..nn import BatchNorm2d, ConditionalBatchNorm2d, Projection
 from ..nn.embed import as_labels, check_label_range
 from .dcgan import Discriminator, Generator
 
@@ -56,22 +61,59 @@ def conditional_input(z, labels, num_classes):
 class ConditionalGenerator(Generator):
     """A DCGAN generator of ``nz + sum(num_classes)`` inputs: noise, then the labels' one-hots.
 
-    ``forward`` takes the packed input (:func:`conditional_input`); ``nz`` is the noise part and
-    ``input_size`` the whole. ``attributes`` names the conditioned labels, ``vocab`` their values.
+    ``forward`` takes the packed input (:func:`conditional_input`); ``noise_size`` is the noise
+    part and ``nz`` (= ``input_size``) the whole. ``attributes`` names the conditioned labels,
+    ``vocab`` their values. ``conditional_bn``: every batch norm is class-conditional too.
     """
 
     def __init__(self, attributes, vocab, nz: int = 100, ngf: int = 64, nc: int = 3, image_size: int = 64,
-                 dtype=np.float32, rng=None):
+                 dtype=np.float32, rng=None, conditional_bn: bool = False):
         self.attributes = [str(a) for a in attributes]
         self.vocab = {a: [str(v) for v in vocab[a]] for a in self.attributes}
         self.num_classes = tuple(len(self.vocab[a]) for a in self.attributes)
         self.noise_size = nz
+        self.conditional_bn = bool(conditional_bn)
         super().__init__(nz + sum(self.num_classes), ngf, nc, image_size, dtype, rng)
         self.nz = self.input_size = nz + sum(self.num_classes)
+        if self.conditional_bn:  # the same gamma and beta (DCGAN-initialised), with zero tables per class
+            for i, layer in enumerate(self.layers):
+                if isinstance(layer, BatchNorm2d):
+                    cbn = ConditionalBatchNorm2d(layer.num_features, sum(self.num_classes), dtype=dtype)
+                    cbn.params["gamma"][...] = layer.params["gamma"]
+                    self.layers[i] = cbn
 
     def config(self) -> dict:
-        return {"attributes": self.attributes, "vocab": self.vocab, "nz": self.noise_size, "ngf": self.ngf,
-                "nc": self.nc, "image_size": self.image_size}
+        config = {"attributes": self.attributes, "vocab": self.vocab, "nz": self.noise_size, "ngf": self.ngf,
+                  "nc": self.nc, "image_size": self.image_size}
+        if self.conditional_bn:  # (absent for the models of before, which load as they were)
+            config["conditional_bn"] = True
+        return config
+
+    def forward(self, z):
+        if not self.conditional_bn:
+            return super().forward(z)
+        self._z_shape = z.shape
+        h = z.reshape(z.shape[0], -1, 1, 1) if z.ndim in (2, 4) else z
+        if h.ndim != 4 or h.shape[1:] != (self.nz, 1, 1):
+            raise ValueError(f"Generator(nz={self.nz}) expects noise of shape (N, {self.nz}), got {self._z_shape}")
+        c = h.reshape(h.shape[0], self.nz)[:, self.noise_size:]  # (N, sum K): the one-hots
+        for layer in self.layers:
+            h = layer.forward(h, c) if isinstance(layer, ConditionalBatchNorm2d) else layer.forward(h)
+        return h
+
+    def backward(self, dy):
+        if not self.conditional_bn:
+            return super().backward(dy)
+        dc = 0
+        for layer in reversed(self.layers):
+            dy = layer.backward(dy)
+            if isinstance(layer, ConditionalBatchNorm2d):
+                dc = dc + layer.condition_grad
+        if dy is None:  # the first layer was told that nobody reads the input's gradient
+            return None
+        dz = dy.reshape(dy.shape[0], self.nz).copy()
+        dz[:, self.noise_size:] += dc  # the one-hots reach the output through the batch norms as well
+        return dz.reshape(self._z_shape)
 
     def inputs(self, z, labels):
         """The packed input for noise ``z (N, noise_size)`` and labels ``(N, A)``."""

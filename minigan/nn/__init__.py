@@ -8,11 +8,11 @@ from .embed import Projection
 from .layer import Layer
 from .linear import Flatten, Linear, Reshape
 from .loss import BCEWithLogitsLoss, SoftmaxCrossEntropyLoss, log_softmax, softmax
-from .norm import BatchNorm2d
+from .norm import BatchNorm2d, ConditionalBatchNorm2d
 
 __all__ = [
     "Layer", "Sequential", "Conv2d", "ConvTranspose2d", "conv2d", "conv_transpose2d",
     "BatchNorm2d", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "sigmoid", "Linear", "Flatten",
     "Reshape", "BCEWithLogitsLoss", "SoftmaxCrossEntropyLoss", "log_softmax", "softmax",
-    "DiffAugment", "Projection",
+    "DiffAugment", "Projection", "ConditionalBatchNorm2d",
 ]
