@@ -4,7 +4,8 @@ rows of its data, the labels its fakes are drawn for, and the progress grid's in
 ``train --condition hair_color,hair_style`` conditions on labels of the data
 (:attr:`minigan.data.ImageDataset.labels`): the built-in idols have ``hair_color``,
 ``hair_style``, ``eye_color``, ``accessory``, ``expression``, ``skin_tone`` and more (and
-``character``); the images of a folder are labelled ``folder`` by their subfolder. A fake is drawn for the labels of a random real image,
+``character``); the images of a folder are labelled ``folder`` by their subfolder, and by the
+columns of a ``labels.csv`` beside them (:func:`minigan.data.folder.read_labels_csv`). A fake is drawn for the labels of a random real image,
 so the fakes' labels follow the data's joint distribution (blond twin tails as often as the data
 has them), and the discriminator never sees a combination that the data makes impossible.
 """
@@ -43,7 +44,8 @@ def check_condition(attributes, dataset) -> None:
         if name not in dataset.labels:
             where = ("its labels: " + ", ".join(available)) if available else "it has no labels at all"
             raise DatasetError(f"the data ({dataset.source}) has no label {name!r} to condition on ({where}); "
-                               "the images of a folder are labelled by their subfolder: --condition folder",
+                               "a folder's images are labelled by a labels.csv beside them (file, then one "
+                               "column per label) and by their subfolder (--condition folder)",
                                arguments=("condition",))
         values = np.unique(dataset.labels[name])
         if len(values) < 2:

@@ -12,6 +12,17 @@
 - When some images sit in subfolders, the subfolder (its path relative to the folder, e.g.
   ``"haruka"``; ``"."`` for files at the top) becomes the label ``"folder"``: one subfolder per
   character gives character labels.
+- A ``labels.csv`` at the top of the folder gives labels of your own (what ``train --condition``
+  conditions on): a header row, ``file`` then one column per label, and one row per image, its
+  path relative to the folder, then its values::
+
+      file,hair_color,eye_color
+      haruka/001.png,brown,green
+      chihaya/001.png,blue,blue
+
+  Every image needs a row and every row an image; a missing value, a file named twice, a row
+  of the wrong length or a label called ``folder`` is a :class:`~minigan.errors.DatasetError`
+  naming the line. (Rows of images that are skipped as unreadable are ignored.)
 - Unreadable or corrupt files are skipped with one warning that counts them and names the first
   few; images over Pillow's decompression-bomb limit are skipped with a warning too. What cannot
   be an image file at all (a broken symbolic link, a symbolic link loop, a name that is not valid
@@ -27,6 +38,7 @@
 
 from __future__ import annotations
 
+import csv
 import errno
 import hashlib
 import json
@@ -41,14 +53,17 @@ from PIL import Image, ImageOps
 from .dataset import ImageDataset, cache_dir, load_dataset_npz, save_dataset_npz
 from ..errors import DatasetError, MiniganError
 
-__all__ = ["EXTENSIONS", "load_folder", "list_images", "scan_images", "folder_cache_path", "read_icon"]
+__all__ = ["EXTENSIONS", "LABELS_FILE", "load_folder", "list_images", "scan_images", "folder_cache_path", "read_icon",
+           "read_labels_csv"]
 
 #: File extensions read (lower case).
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")
 #: Images with more pixels than this are skipped (Pillow's decompression-bomb limit by default).
 MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
 #: Bump when the decoding (or the cache key) changes: it is part of the cache key.
-FOLDER_VERSION = 2
+FOLDER_VERSION = 3
+#: The file of labels beside the images (see the module docstring).
+LABELS_FILE = "labels.csv"
 _NAMED = 5  # how many skipped files a warning names
 
 
@@ -137,6 +152,12 @@ def _fingerprint(root: Path, files: list[Path], size: int, background) -> tuple[
     reading are left out and returned as ``(relative path, why)``."""
     h = hashlib.sha256()
     h.update(json.dumps([FOLDER_VERSION, size, list(background)]).encode())
+    csv_path = root / LABELS_FILE
+    if csv_path.is_file():  # the labels are part of what is cached: edit them and the folder is read again
+        try:
+            h.update(f"\n{LABELS_FILE}\t{_file_sha256(csv_path)}".encode())
+        except OSError as exc:
+            raise DatasetError(f"cannot read {csv_path}: {exc.strerror or exc}") from exc
     unreadable = []
     for path in files:
         name = path.relative_to(root).as_posix()
@@ -196,6 +217,60 @@ class _TooLarge(Exception):
     pass
 
 
+def read_labels_csv(path, files: list[str], ignored=()) -> tuple[dict, dict]:
+    """``(labels, vocab)`` for the images ``files`` (paths relative to the folder, in order) from
+    the ``labels.csv`` at ``path``: ``labels[name]`` ``(N,)`` int64 indices into ``vocab[name]``,
+    the sorted values. Rows for the ``ignored`` files (skipped images) are allowed and unused."""
+    path = Path(path)
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.reader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DatasetError(f"cannot read {path}: {exc}") from exc
+    rows = [(i + 1, row) for i, row in enumerate(rows) if any(cell.strip() for cell in row)]  # (line, cells)
+    if not rows:
+        raise DatasetError(f"{path} is empty: write a header row (file, then one column per label), then one row per image")
+    (_, header), body = rows[0], rows[1:]
+    names = [cell.strip() for cell in header[1:]]
+    if not names:
+        raise DatasetError(f"{path}: the header {','.join(header)!r} names no label (file, then one column per label)")
+    bad = [n for i, n in enumerate(names) if not n or n == "folder" or n in names[:i]]
+    if bad:
+        raise DatasetError(f"{path}, line 1: label names must be distinct and not empty, and 'folder' is the "
+                           f"subfolders' own label; got {','.join(header)!r}")
+    wanted, ignored = {name: i for i, name in enumerate(files)}, set(ignored)
+    values = [[None] * len(files) for _ in names]
+    for line, row in body:
+        cells = [cell.strip() for cell in row]
+        where = f"{path}, line {line}"
+        if len(cells) != len(names) + 1:
+            raise DatasetError(f"{where}: {len(cells)} values for {len(names) + 1} columns ({', '.join(['file', *names])})")
+        name = cells[0].replace("\\", "/").removeprefix("./")
+        if name in ignored:
+            continue
+        if name not in wanted:
+            raise DatasetError(f"{where}: {cells[0]!r} is not an image of the folder (paths are relative to the "
+                               "folder that holds labels.csv)")
+        index = wanted[name]
+        if values[0][index] is not None:
+            raise DatasetError(f"{where}: {cells[0]!r} has a row already")
+        for a, value in enumerate(cells[1:]):
+            if not value:
+                raise DatasetError(f"{where}: {cells[0]!r} has no {names[a]} (every image needs every label)")
+            values[a][index] = value
+    missing = [f for f, v in zip(files, values[0]) if v is None]
+    if missing:
+        more = f" and {len(missing) - _NAMED} more" if len(missing) > _NAMED else ""
+        raise DatasetError(f"{path} has no row for {len(missing)} of the {len(files)} images: "
+                           f"{', '.join(missing[:_NAMED])}{more} (every image needs a row)")
+    labels, vocab = {}, {}
+    for name, column in zip(names, values):
+        vocab[name] = sorted(set(column))
+        index = {v: i for i, v in enumerate(vocab[name])}
+        labels[name] = np.array([index[v] for v in column], np.int64)
+    return labels, vocab
+
+
 def _skipped_message(kind: str, skipped: list[tuple[str, str]], folder, noun=("file", "files")) -> str:
     named = "; ".join(f"{p} ({why})" for p, why in skipped[:_NAMED])
     more = f"; and {len(skipped) - _NAMED} more" if len(skipped) > _NAMED else ""
@@ -211,7 +286,8 @@ def load_folder(folder, size: int = 64, background=(255, 255, 255), cache: bool 
         background: RGB colour transparent pixels are composited onto.
         cache: read and write the decoded icons in the user cache folder (see the module doc).
 
-    Labels: ``"folder"`` (the subfolder of each image) when any image is in a subfolder.
+    Labels: ``"folder"`` (the subfolder of each image) when any image is in a subfolder, and
+    the columns of a ``labels.csv`` beside the images (:func:`read_labels_csv`).
     """
     root = Path(folder).expanduser()
     if not root.exists():
@@ -243,7 +319,7 @@ def load_folder(folder, size: int = 64, background=(255, 255, 255), cache: bool 
                               stacklevel=2)
         unreadable = {name for name, _ in bad}
         files = [f for f in files if f.relative_to(root).as_posix() not in unreadable]
-    images, rel_dirs = [], []
+    images, rel_dirs, rel_files = [], [], []
     for file in files:
         rel = file.relative_to(root)
         try:
@@ -257,6 +333,7 @@ def load_folder(folder, size: int = 64, background=(255, 255, 255), cache: bool 
             bad.append((rel.as_posix(), exc.__class__.__name__))
             continue
         rel_dirs.append(rel.parent.as_posix())
+        rel_files.append(rel.as_posix())
     if large:
         warnings.warn(_skipped_message(f"oversized (over {MAX_PIXELS:,} pixels)", large, root), stacklevel=2)
     if bad:
@@ -269,6 +346,11 @@ def load_folder(folder, size: int = 64, background=(255, 255, 255), cache: bool 
         vocab["folder"] = sorted(set(rel_dirs))
         index = {d: i for i, d in enumerate(vocab["folder"])}
         labels["folder"] = np.array([index[d] for d in rel_dirs], np.int64)  # (N,)
+    if (root / LABELS_FILE).is_file():
+        skipped = [name for name, _ in bad + large]
+        own, own_vocab = read_labels_csv(root / LABELS_FILE, rel_files, ignored=skipped)
+        labels.update(own)
+        vocab.update(own_vocab)
     ds = ImageDataset(np.stack(images), labels, vocab, source=str(root))  # images (N, size, size, 3)
     if cache:
         try:
