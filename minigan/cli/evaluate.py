@@ -12,7 +12,7 @@ from ..data import load_dataset
 from ..errors import MiniganError
 from ..latent import load_vector
 from ..metrics import (attribute_histogram_distance, class_shares, edit_success, frechet_distance_of_features,
-                       label_control, memorisation)
+                       label_control, label_set_quality, memorisation)
 from ..models.classifier import DEFAULT_CLASSIFIER, classify, generate_and_classify, load_classifier, parse_target
 from ..sampling import noise
 from ..viz import attribute_chart, line_plot, nearest_pairs_picture, save_grid
@@ -44,6 +44,19 @@ def _default_out(checkpoint: Path) -> Path:
     return folder / f"evaluation_{checkpoint.stem}"
 
 
+def _labels_in(G, real) -> np.ndarray:
+    """The real images' labels ``(N, A)`` in the conditional generator's numbering (-1 for a value
+    it lacks); a MiniganError when the real data lacks one of its labels."""
+    columns = []
+    for name in G.attributes:
+        if name not in real.labels:
+            raise MiniganError(f"the real images ({real.source}) have no label {name!r}, which the model is "
+                               "conditioned on: give its training data with --data")
+        renumber = np.array([G.vocab[name].index(v) if v in G.vocab[name] else -1 for v in real.vocab[name]])
+        columns.append(renumber[real.labels[name]])
+    return np.stack(columns, axis=1)
+
+
 def main(argv=None) -> int:
 
     parser = make_parser(
@@ -59,7 +72,10 @@ def main(argv=None) -> int:
                     "the share that keep the others; the same for idols moved as far in a random "
                     "direction, the baseline). For a model trained with --condition, control: per conditioned "
                     "label and value, the share of idols set to that value that the classifier reads as it, "
-                    "and the share whose other labels stay as they were (kept). Pictures go to --out.")
+                    "and the share whose other labels stay as they were (kept); and label_sets: per label value, the "
+                    "Frechet distance of idols drawn with it against the real images that have it (fd_real: two "
+                    "halves of those, the floor) and the histogram distance of the other attributes within it "
+                    "(a collapse within a label set). Pictures go to --out.")
     add_generator_arguments(parser)
     parser.add_argument("--classifier", default=DEFAULT_CLASSIFIER,
                         help="the attribute classifier")
@@ -71,7 +87,10 @@ def main(argv=None) -> int:
                                                        "from the vector file, e.g. hair_color=blond)")
     parser.add_argument("--strengths", default="0,0.5,1,1.5,2,2.5,3",
                         help="strengths for the edit success")
-    parser.add_argument("--edit-n", type=whole(1, MAX_IDOLS), default=500, help="idols edited for the edit success")
+    parser.add_argument("--edit-n", type=whole(1, MAX_IDOLS), default=500,
+                        help="idols edited for the edit success (and for a conditional model's control)")
+    parser.add_argument("--set-n", type=whole(2, MAX_IDOLS), default=300,
+                        help="a conditional model's idols per label set for label_sets")
     parser.add_argument("--out", default=None,
                         help="folder for the pictures and figures.json (default: RUN/evaluation for a run folder, "
                              "RUN/evaluation_epoch_NNN for one of its checkpoints)")
@@ -123,6 +142,9 @@ def main(argv=None) -> int:
     if is_conditional(G):
         figures["control"] = label_control(G, clf, vocab, meta.get("labels"), n=args.edit_n, seed=args.seed + 1,
                                            noise_kind=noise_kind)
+        figures["label_sets"] = label_set_quality(G, clf, real_out.features, real_out.predictions,
+                                                  _labels_in(G, real), meta.get("labels"), n=args.set_n,
+                                                  seed=args.seed + 2, noise_kind=noise_kind)
     if args.vector and is_conditional(G):
         raise MiniganError("--vector: a conditional model is steered by its labels (its figures include control); "
                            "attribute vectors are for the unconditional DCGAN")
