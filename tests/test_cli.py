@@ -110,3 +110,8 @@ def test_warnings_are_one_line_naming_the_command(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("minigan dataset: warning: skipped 1 unusable entry")
     assert "dangling.png" in err[0]
+
+
+def test_classifier_casts_are_for_the_built_in_set(tmp_path, capsys):
+    code = cli.main(["classifier", "train", "--data", str(tmp_path), "--casts", "2", "--out", str(tmp_path / "c.npz")])
+    assert code == 2 and "--casts is for the built-in set" in capsys.readouterr().err

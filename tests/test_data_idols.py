@@ -130,3 +130,19 @@ def test_hair_colour_is_readable_from_the_pixels():
     w = np.linalg.solve(x[train].T @ x[train] + 1e-2 * np.eye(x.shape[1]), x[train].T @ onehot[train])
     accuracy = ((x[~train] @ w).argmax(1) == y[~train]).mean()
     assert accuracy >= 0.9, accuracy
+
+
+def test_several_casts_are_one_dataset_whose_characters_are_numbered_across_them(cache):
+    from minigan.data.idols import load_casts
+
+    one = [load_idols(seed, characters=range(3), images_per_character=2, workers=1) for seed in (4, 5)]
+    both = load_casts([4, 5], characters=range(3), images_per_character=2, workers=1)
+    assert len(both) == 12 and both.source == "idols(seeds=4,5)"
+    np.testing.assert_array_equal(both.images, np.concatenate([d.images for d in one]))
+    np.testing.assert_array_equal(both.labels["hair_color"], np.concatenate([d.labels["hair_color"] for d in one]))
+    # characters 0-2 of cast 4, then 0-2 of cast 5 as 203-205 (each cast names all 203, drawn or not)
+    assert sorted(set(both.labels["character"])) == [0, 1, 2, 203, 204, 205]
+    assert both.vocab["character"][203] == one[1].vocab["character"][0] + " (cast 5)"
+    assert both.vocab["hair_color"] == one[0].vocab["hair_color"]
+    with pytest.raises(DatasetError, match="distinct seeds"):
+        load_casts([4, 4])
