@@ -25,6 +25,7 @@ import pytest
 from minigan import backend, kernels, nn, optim
 from minigan.backend import to_device, to_numpy
 from minigan.gan import train_step
+from minigan.gradcheck import WithLabels
 from minigan.kernels import reference
 from minigan.models.dcgan import Discriminator, Generator
 
@@ -183,6 +184,33 @@ def test_dcgan_networks_match_the_cpu(cp, model, rng):
     net_g = copy.deepcopy(net).to("gpu")
     y, dx, _ = forward_backward(net, x)
     y_g, dx_g, _ = forward_backward(net_g, cp.asarray(x))
+    assert_close(y_g, y, rtol=1e-4, atol=1e-6, what="y")
+    assert_close(dx_g, dx, rtol=1e-4, atol=1e-6, what="dx")
+    for (name, layer, key), (_, layer_g, _) in zip(net.named_parameters(), net_g.named_parameters()):
+        assert_close(layer_g.grads[key], layer.grads[key], rtol=1e-4, atol=1e-6, what=name)
+
+
+@pytest.mark.parametrize("model", ["G", "D"])
+def test_the_conditional_networks_match_the_cpu(cp, model, rng):
+    """The conditional generator with class-conditional batch norm (its tables made non-zero) and
+    the projection discriminator: forward and backward on both devices, every gradient."""
+    from minigan.models.conditional import ConditionalGenerator, ProjectionDiscriminator
+
+    vocab, labels = {"hair_color": ["a", "b", "c"], "eye_color": ["x", "y"]}, np.array([[0, 1], [2, 0], [1, 1], [0, 0]] * 2)
+    if model == "G":
+        net = ConditionalGenerator(list(vocab), vocab, nz=16, ngf=8, image_size=32, rng=1, conditional_bn=True)
+        for _, layer in net.named_layers():
+            if isinstance(layer, nn.ConditionalBatchNorm2d):
+                layer.params["Wg"][...] = rng.normal(0, 0.3, layer.params["Wg"].shape)
+        x = net.inputs(rng.standard_normal((8, 16)).astype(np.float32), labels)
+        run = lambda m, inp: forward_backward(m, inp)  # noqa: E731
+    else:
+        net = ProjectionDiscriminator(list(vocab), vocab, ndf=8, image_size=32, rng=2)
+        x = rng.uniform(-1, 1, (8, 3, 32, 32)).astype(np.float32)
+        run = lambda m, inp: forward_backward(WithLabels(m, labels), inp)  # noqa: E731
+    net_g = copy.deepcopy(net).to("gpu")
+    y, dx, _ = run(net, x)
+    y_g, dx_g, _ = run(net_g, cp.asarray(x))
     assert_close(y_g, y, rtol=1e-4, atol=1e-6, what="y")
     assert_close(dx_g, dx, rtol=1e-4, atol=1e-6, what="dx")
     for (name, layer, key), (_, layer_g, _) in zip(net.named_parameters(), net_g.named_parameters()):
