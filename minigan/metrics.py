@@ -304,50 +304,56 @@ def label_control(G, clf: AttributeClassifier, class_names: dict, table: dict | 
 
 def label_set_quality(G, clf: AttributeClassifier, real_features, real_predictions: dict, real_labels,
                       table: dict | None, n: int = 300, seed: int = 0, noise_kind: str = "gaussian",
-                      progress: bool = True) -> dict:
+                      min_real: int = 20, progress: bool = True) -> dict:
     """A conditional generator's quality within each label set: for every value ``v`` of every
-    conditioned attribute ``a``, ``n`` idols drawn with ``a = v`` (their other labels as the data
-    mixes them given ``a = v``) against the real images labelled ``a = v``.
+    conditioned attribute ``a``, idols drawn with ``a = v`` (their other labels as the data mixes
+    them given ``a = v``) against the real images labelled ``a = v``.
 
     ``real_labels`` ``(N, A)``: the real images' labels in G's numbering (``-1``: a value G
-    lacks). Per label set: ``fd`` (Frechet distance of the classifier's features), ``fd_real``
-    (the same between two halves of the set's real images: the floor at this size), and
-    ``attributes``, the TV distance of the classifier's histogram of every attribute it reads but
-    ``a`` (both sides read by the classifier), with its ``mean``: a generator that collapsed
-    within a label set (one hair style for every blonde) shows here. ``summary`` averages them
-    over all label sets and names the worst.
+    lacks). The set's real images are split in two: ``k = min(n, M // 2)`` of them (B) and the
+    rest (A). ``fd`` is the Frechet distance of the classifier's features between A and ``k``
+    generated idols, ``fd_real`` between A and B: the same sizes on both sides, so ``fd_real`` is
+    the floor at this size (a Frechet distance of few samples is biased upwards: compare the two,
+    not the numbers with the overall ``fd``). ``attributes``: the TV distance of the classifier's
+    histogram of every attribute it reads but ``a`` (both sides read by the classifier, the
+    generated idols against all ``M`` real ones), with its ``mean``: a generator that collapsed
+    within a label set (one hair style for every blonde) shows here. Sets of fewer than
+    ``min_real`` real images are left out. Returns ``{"sets": {attribute: {value: ...}},
+    "summary": ...}``, the summary averaging over the sets and naming the worst.
     """
     rng = np.random.default_rng(seed)
     real_labels = np.asarray(real_labels)
-    heads = list(clf.heads)
-    report, fds, floors, tvs = {}, [], [], []
+    sets, fds, floors, tvs = {}, [], [], []
     for a, name in enumerate(G.attributes):
         per_value = {}
         for v, value in enumerate(G.vocab[name]):
             members = np.flatnonzero(real_labels[:, a] == v)
-            if len(members) < 4:  # too few real images of this value to compare with
+            if len(members) < max(min_real, 4):  # too few real images of this value to compare with
                 continue
-            z = noise(rng, n, G.noise_size, noise_kind)
-            rows = draw_labels(rng, n, {a: v}, table, G.num_classes)
+            k = min(n, len(members) // 2)
+            shuffled = rng.permutation(members)
+            held, rest = shuffled[:k], shuffled[k:]  # B (k images) and A
+            z = noise(rng, k, G.noise_size, noise_kind)
+            rows = draw_labels(rng, k, {a: v}, table, G.num_classes)
             out = generate_and_classify(G, clf, G.inputs(z, rows),
                                         progress=f"{name} = {value}" if progress else None)[0]
-            half = rng.permutation(members)
-            k = len(half) // 2
-            fd = frechet_distance_of_features(real_features[members], out.features)
-            fd_real = frechet_distance_of_features(real_features[half[:k]], real_features[half[k:]])
-            hist = {b: round(histogram_distance(real_predictions[b][members], out.predictions[b], clf.heads[b].out_features), 4)
-                    for b in heads if b != name}
+            fd = frechet_distance_of_features(real_features[rest], out.features)
+            fd_real = frechet_distance_of_features(real_features[rest], real_features[held])
+            hist = {b: round(histogram_distance(real_predictions[b][members], out.predictions[b],
+                                                clf.heads[b].out_features), 4)
+                    for b in clf.heads if b != name}
             if hist:
                 hist["mean"] = round(float(np.mean(list(hist.values()))), 4)
                 tvs.append((hist["mean"], f"{name}={value}"))
-            per_value[value] = {"fd": round(fd, 3), "fd_real": round(fd_real, 3), "n_real": int(len(members)),
-                                "attributes": hist}
+            per_value[value] = {"fd": round(fd, 3), "fd_real": round(fd_real, 3), "n": int(k),
+                                "n_real": int(len(members)), "attributes": hist}
             fds.append((fd, f"{name}={value}"))
             floors.append(fd_real)
-        report[name] = per_value
+        sets[name] = per_value
+    report = {"sets": sets}
     if fds:
         report["summary"] = {
-            "n": n, "label_sets": len(fds), "mean_fd": round(float(np.mean([f for f, _ in fds])), 3),
+            "label_sets": len(fds), "mean_fd": round(float(np.mean([f for f, _ in fds])), 3),
             "mean_fd_real": round(float(np.mean(floors)), 3), "worst_fd": [round(max(fds)[0], 3), max(fds)[1]],
             **({"mean_attributes": round(float(np.mean([t for t, _ in tvs])), 4), "worst_attributes": list(max(tvs))}
                if tvs else {})}

@@ -115,3 +115,8 @@ def test_warnings_are_one_line_naming_the_command(tmp_path, capsys):
 def test_classifier_casts_are_for_the_built_in_set(tmp_path, capsys):
     code = cli.main(["classifier", "train", "--data", str(tmp_path), "--casts", "2", "--out", str(tmp_path / "c.npz")])
     assert code == 2 and "--casts is for the built-in set" in capsys.readouterr().err
+
+
+def test_classifier_casts_name_a_bad_seed(tmp_path, capsys):
+    code = cli.main(["classifier", "train", "--data", "idols:x", "--casts", "2", "--out", str(tmp_path / "c.npz")])
+    assert code == 2 and "the seed after 'idols:' must be an integer" in capsys.readouterr().err

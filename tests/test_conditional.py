@@ -182,12 +182,12 @@ def test_the_commands_draw_by_label_and_say_what_a_conditional_model_needs(tmp_p
     code, out = call("fooled", "--checkpoint", run, "--n", 16, "--top", 4, "--out", tmp_path / "f.png")
     assert code == 0
     code, out = call("evaluate", "--checkpoint", run, "--classifier", tiny_classifier, "--n", 32, "--edit-n", 16,
-                     "--out", tmp_path / "eval")
+                     "--set-min", 4, "--out", tmp_path / "eval")
     assert code == 0, out.err
     import json
 
     figures = json.loads(out.out.strip().splitlines()[-1])
-    control, sets = figures["control"], figures["label_sets"]
+    control, sets, summary = figures["control"], figures["label_sets"]["sets"], figures["label_sets"]["summary"]
     assert set(control) == {"hair_color", "eye_color"}
     row = control["hair_color"]
     assert 0 <= row["control"] <= 1 and set(row["values"]) == set(colours) and set(row["kept"]) == {"eye_color"}
@@ -195,11 +195,11 @@ def test_the_commands_draw_by_label_and_say_what_a_conditional_model_needs(tmp_p
     counts = trainer.dataset.counts("hair_color")
     measured = {v: r for v, r in sets["hair_color"].items()}
     assert set(measured) == {v for v, k in counts.items() if k >= 4}  # a set with too few real images is left out
-    assert all(r["n_real"] == counts[v] and r["fd"] >= 0 and r["fd_real"] >= 0 for v, r in measured.items())
+    assert all(r["n_real"] == counts[v] and r["n"] == counts[v] // 2 for v, r in measured.items())  # the floor's size
     assert set(next(iter(measured.values()))["attributes"]) == {"hair_style", "eye_color", "mean"}  # all but hair colour
     every = [r["fd"] for a in ("hair_color", "eye_color") for r in sets[a].values()]
-    assert sets["summary"]["label_sets"] == len(every) and sets["summary"]["mean_fd"] == pytest.approx(np.mean(every), abs=2e-3)
-    assert sets["summary"]["worst_fd"][0] == pytest.approx(max(every), abs=1e-3)
+    assert summary["label_sets"] == len(every) and summary["mean_fd"] == pytest.approx(np.mean(every), abs=2e-3)
+    assert summary["worst_fd"][0] == pytest.approx(max(every), abs=1e-3)
 
 
 def test_an_unconditional_model_refuses_labels(tmp_path, lively_run_checkpoint, capsys):

@@ -153,6 +153,16 @@ def test_the_generator_keeps_its_packed_input_and_its_labels_act_through_the_bat
     assert np.abs(images[0] - images[1]).max() > 1e-4
     plain = ConditionalGenerator(["hair_color", "eye_color"], VOCAB, nz=4, ngf=4, image_size=16, rng=0)
     assert "conditional_bn" not in plain.config()  # models of before save as they did
+    np.testing.assert_array_equal(G.forward(x.reshape(2, 9, 1, 1)), images)  # (N, nz, 1, 1) is noise too
+    with pytest.raises(ValueError, match=r"expects noise of shape \(N, 9\)"):
+        G.forward(x.reshape(2, 1, 1, 9))
+
+
+def test_the_studio_refuses_to_fold_a_conditional_batch_norm():
+    from minigan.studio.web import fold_generator
+
+    with pytest.raises(ValueError, match="class-conditional batch norm"):
+        fold_generator(lively_generator(np.random.default_rng(7)).eval())
 
 
 @pytest.mark.slow

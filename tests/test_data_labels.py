@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image
 
@@ -50,11 +49,39 @@ def test_editing_labels_csv_reads_the_folder_again(tmp_path):
     assert load_folder(root).vocab["size"] == ["huge", "small"]  # not the cached labels of before
 
 
-def test_a_byte_order_mark_windows_paths_and_blank_lines_are_fine(tmp_path):
+def colours_of(ds):
+    return [ds.vocab["colour"][k] for k in ds.labels["colour"]]
+
+
+def test_a_byte_order_mark_windows_paths_blank_lines_and_trailing_commas_are_fine(tmp_path):
     root = labelled_folder(tmp_path / "icons")
-    text = (root / "labels.csv").read_text().replace("/", "\\").replace("\n", "\r\n\r\n")
-    (root / "labels.csv").write_text("\ufeff" + text, encoding="utf-8")
-    assert load_folder(root).vocab["colour"] == ["blue", "red"]
+    lines = (root / "labels.csv").read_text().splitlines()
+    lines = [lines[0] + ","] + [("./" if i % 2 else "") + line.replace("/", "\\") + "," for i, line in enumerate(lines[1:])]
+    (root / "labels.csv").write_text("\ufeff" + "\r\n\r\n".join(lines), encoding="utf-8")
+    assert colours_of(load_folder(root)) == ["red", "blue", "red", "blue", "red", "blue"]
+
+
+def test_names_and_values_match_in_either_unicode_form(tmp_path):
+    import unicodedata
+
+    root = tmp_path / "icons"
+    root.mkdir()
+    for i, name in enumerate(["rosé", "noir"]):
+        Image.new("RGB", (8, 8), (10 * i, 0, 0)).save(root / f"{unicodedata.normalize('NFD', name)}.png")  # as macOS names files
+    (root / "labels.csv").write_text("file,hair\nrosé.png,rosé\nnoir.png,rosé\n".replace("rosé,", unicodedata.normalize("NFD", "rosé") + ","),
+                                     encoding="utf-8")
+    ds = load_folder(root)
+    assert ds.vocab["hair"] == ["rosé"]  # one class, not two spellings of it
+
+
+def test_an_error_names_the_line_even_after_a_quoted_newline(tmp_path):
+    root = labelled_folder(tmp_path / "icons")
+    rows = (root / "labels.csv").read_text().splitlines()
+    rows[1] = rows[1].replace(",big", ',"big\nand tall"')  # one record over two lines
+    rows[3] = "a/2.png,,big"
+    (root / "labels.csv").write_text("\n".join(rows) + "\n")
+    with pytest.raises(DatasetError, match="line 5: 'a/2.png' has no colour"):
+        load_folder(root)
 
 
 @pytest.mark.parametrize("edit,message", [
@@ -66,6 +93,7 @@ def test_a_byte_order_mark_windows_paths_and_blank_lines_are_fine(tmp_path):
     (lambda rows: ["file,colour,colour"] + rows[1:], "line 1: label names must be distinct"),
     (lambda rows: ["file,folder,size"] + rows[1:], "'folder' is the subfolders' own label"),
     (lambda rows: ["file"] + [r.split(",")[0] for r in rows[1:]], "names no label"),
+    (lambda rows: rows[1:], r"line 1: the first row must be the header, 'file' then"),
     (lambda rows: [], "is empty"),
 ])
 def test_a_wrong_labels_csv_is_a_clear_error(tmp_path, edit, message):

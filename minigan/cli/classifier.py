@@ -8,12 +8,20 @@ import json
 from ..backend import get_cupy, normalize_device
 from ..data import load_dataset
 from ..data.idols import load_casts
-from ..errors import MiniganError
+from ..errors import DatasetError, MiniganError
 from ..models.classifier import (CLASSIFIER_ATTRIBUTES, DEFAULT_CLASSIFIER, load_classifier, save_classifier,
                                  train_classifier)
 from .args import SEED, HelpFormatter, add_force, make_parser, output_path, real, whole
 
 __all__ = ["main"]
+
+
+def _idols_seed(text: str) -> int:
+    """The seed of ``idols`` (0) or ``idols:SEED``; a DatasetError for anything else after the colon."""
+    try:
+        return int(text.split(":", 1)[1]) if ":" in text else 0
+    except ValueError:
+        raise DatasetError(f"data {text!r}: the seed after 'idols:' must be an integer", argument="data") from None
 
 
 def main(argv=None) -> int:
@@ -67,7 +75,7 @@ def main(argv=None) -> int:
         text = str(args.data)
         if not (text == "idols" or text.startswith("idols:")):
             raise MiniganError("--casts is for the built-in set: --data idols or idols:SEED", argument="casts")
-        first = int(text.split(":", 1)[1]) if ":" in text else 0
+        first = _idols_seed(text)
         dataset = load_casts(range(first, first + args.casts), verbose=True)
     else:
         dataset = load_dataset(args.data)

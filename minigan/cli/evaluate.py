@@ -90,7 +90,10 @@ def main(argv=None) -> int:
     parser.add_argument("--edit-n", type=whole(1, MAX_IDOLS), default=500,
                         help="idols edited for the edit success (and for a conditional model's control)")
     parser.add_argument("--set-n", type=whole(2, MAX_IDOLS), default=300,
-                        help="a conditional model's idols per label set for label_sets")
+                        help="a conditional model's idols per label set for label_sets (at most half the set's "
+                             "real images: as many as the floor compares)")
+    parser.add_argument("--set-min", type=whole(4, MAX_IDOLS), default=20,
+                        help="label sets with fewer real images are left out of label_sets")
     parser.add_argument("--out", default=None,
                         help="folder for the pictures and figures.json (default: RUN/evaluation for a run folder, "
                              "RUN/evaluation_epoch_NNN for one of its checkpoints)")
@@ -144,7 +147,7 @@ def main(argv=None) -> int:
                                            noise_kind=noise_kind)
         figures["label_sets"] = label_set_quality(G, clf, real_out.features, real_out.predictions,
                                                   _labels_in(G, real), meta.get("labels"), n=args.set_n,
-                                                  seed=args.seed + 2, noise_kind=noise_kind)
+                                                  seed=args.seed + 2, noise_kind=noise_kind, min_real=args.set_min)
     if args.vector and is_conditional(G):
         raise MiniganError("--vector: a conditional model is steered by its labels (its figures include control); "
                            "attribute vectors are for the unconditional DCGAN")

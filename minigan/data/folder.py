@@ -43,7 +43,9 @@ import errno
 import hashlib
 import json
 import os
+import posixpath
 import stat
+import unicodedata
 import warnings
 from pathlib import Path
 
@@ -217,6 +219,11 @@ class _TooLarge(Exception):
     pass
 
 
+def _nfc(text: str) -> str:
+    """One Unicode form for names and values (macOS file names are decomposed, typed text is not)."""
+    return unicodedata.normalize("NFC", text)
+
+
 def read_labels_csv(path, files: list[str], ignored=()) -> tuple[dict, dict]:
     """``(labels, vocab)`` for the images ``files`` (paths relative to the folder, in order) from
     the ``labels.csv`` at ``path``: ``labels[name]`` ``(N,)`` int64 indices into ``vocab[name]``,
@@ -224,28 +231,37 @@ def read_labels_csv(path, files: list[str], ignored=()) -> tuple[dict, dict]:
     path = Path(path)
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
-            rows = list(csv.reader(f))
+            reader = csv.reader(f)
+            rows = [(reader.line_num, [_nfc(cell.strip()) for cell in row]) for row in reader]  # (last line, cells)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DatasetError(f"cannot read {path}: {exc}") from exc
-    rows = [(i + 1, row) for i, row in enumerate(rows) if any(cell.strip() for cell in row)]  # (line, cells)
+    rows = [(line, row) for line, row in rows if any(row)]
     if not rows:
         raise DatasetError(f"{path} is empty: write a header row (file, then one column per label), then one row per image")
     (_, header), body = rows[0], rows[1:]
-    names = [cell.strip() for cell in header[1:]]
+    while header and not header[-1]:  # a trailing comma, as spreadsheets export
+        header = header[:-1]
+    if not header or header[0].lower() != "file":
+        raise DatasetError(f"{path}, line 1: the first row must be the header, 'file' then one column per label "
+                           f"(file,hair_color,...), got {','.join(header)!r}")
+    names = header[1:]
     if not names:
         raise DatasetError(f"{path}: the header {','.join(header)!r} names no label (file, then one column per label)")
     bad = [n for i, n in enumerate(names) if not n or n == "folder" or n in names[:i]]
     if bad:
         raise DatasetError(f"{path}, line 1: label names must be distinct and not empty, and 'folder' is the "
                            f"subfolders' own label; got {','.join(header)!r}")
-    wanted, ignored = {name: i for i, name in enumerate(files)}, set(ignored)
     values = [[None] * len(files) for _ in names]
-    for line, row in body:
-        cells = [cell.strip() for cell in row]
+    files = [_nfc(f) for f in files]
+    wanted = {name: i for i, name in enumerate(files)}
+    ignored = {_nfc(f) for f in ignored}
+    for line, cells in body:
         where = f"{path}, line {line}"
+        if len(cells) > len(names) + 1 and not any(cells[len(names) + 1:]):  # trailing commas
+            cells = cells[:len(names) + 1]
         if len(cells) != len(names) + 1:
             raise DatasetError(f"{where}: {len(cells)} values for {len(names) + 1} columns ({', '.join(['file', *names])})")
-        name = cells[0].replace("\\", "/").removeprefix("./")
+        name = posixpath.normpath(cells[0].replace("\\", "/"))  # ./a.png, a//b.png, Windows paths
         if name in ignored:
             continue
         if name not in wanted:

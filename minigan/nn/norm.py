@@ -153,13 +153,14 @@ class ConditionalBatchNorm2d(BatchNorm2d):
             mean, inv_std = self.running_mean.copy(), 1 / xp.sqrt(self.running_var + self.eps)
             xhat = (x - mean[None, :, None, None]) * inv_std[None, :, None, None]
             mode = "eval"
-        self._cache = (mode, x, mean, inv_std, xhat, c, gamma_n)
+        self._cache = (mode, x, mean, inv_std, c, gamma_n)  # xhat is made again in backward: one map kept, not two
         return xhat * gamma_n[:, :, None, None] + beta_n[:, :, None, None]
 
     def backward(self, dy):
-        mode, x, mean, inv_std, xhat, c, gamma_n = self._cache
+        mode, x, mean, inv_std, c, gamma_n = self._cache
         xp = get_array_module(x)
         dy = self.as_param_dtype(dy, "gamma")
+        xhat = (x - mean[None, :, None, None]) * inv_std[None, :, None, None]
         dgamma_n = (dy * xhat).sum(axis=(2, 3))  # (N, C)
         dbeta_n = dy.sum(axis=(2, 3))
         dxhat = dy * gamma_n[:, :, None, None]

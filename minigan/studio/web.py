@@ -30,7 +30,7 @@ import numpy as np
 
 from ..backend import to_numpy
 from ..checkpoint import write_atomically, write_text_atomically
-from ..nn import BatchNorm2d, ConvTranspose2d, ReLU, Sequential, Tanh
+from ..nn import BatchNorm2d, ConditionalBatchNorm2d, ConvTranspose2d, ReLU, Sequential, Tanh
 
 __all__ = ["WEB_FORMAT", "WEB_VERSION", "FoldedLayer", "fold_generator", "folded_generator", "model_id",
            "export_web_model", "PRECISIONS"]
@@ -63,6 +63,9 @@ def fold_generator(G) -> list[FoldedLayer]:
         W = to_numpy(conv.params["W"]).astype(np.float64)  # (C_in, C_out, K, K)
         b = to_numpy(conv.params["b"]).astype(np.float64) if "b" in conv.params else np.zeros(W.shape[1])
         i += 1
+        if i < len(layers) and isinstance(layers[i], ConditionalBatchNorm2d):
+            raise ValueError(f"cannot fold layer {i}: a class-conditional batch norm has a scale per label, "
+                             "which the page does not run")
         if i < len(layers) and isinstance(layers[i], BatchNorm2d):
             bn = layers[i]
             scale = to_numpy(bn.params["gamma"]).astype(np.float64) / np.sqrt(
