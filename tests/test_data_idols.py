@@ -146,3 +146,26 @@ def test_several_casts_are_one_dataset_whose_characters_are_numbered_across_them
     assert both.vocab["hair_color"] == one[0].vocab["hair_color"]
     with pytest.raises(DatasetError, match="distinct seeds"):
         load_casts([4, 4])
+
+
+def test_the_edit_ceiling_redraws_an_icon_with_one_label_changed_and_nothing_else():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "edit_ceiling.py"
+    spec = importlib.util.spec_from_file_location("edit_ceiling", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    cast = make_cast(0)
+    ch, pose = cast[5], idols.make_pose(0, 5, 3)
+    data = np.asarray(idols.draw_idol(ch, pose), np.int16)
+    same_style = example.with_label(ch, "hair_style", ch.hair_style)
+    np.testing.assert_array_equal(np.asarray(idols.draw_idol(same_style, pose), np.int16), data)  # only the label moves
+    same_colour = np.asarray(idols.draw_idol(example.with_label(ch, "hair_color", ch.hair_color), pose), np.int16)
+    assert np.abs(same_colour - data).mean() < 1  # the character's own small colour jitter, no more
+    other = (ch.hair_color + 1) % len(VOCAB["hair_color"])
+    changed = example.with_label(ch, "hair_color", other)
+    assert changed.hair_color == other and changed.hair_style == ch.hair_style and changed.eye == ch.eye
+    assert np.abs(np.asarray(idols.draw_idol(changed, pose), np.int16) - data).mean() > 5  # the hair is redrawn
+    eyes = example.with_label(ch, "eye_color", (ch.eye_color + 1) % len(VOCAB["eye_color"]))
+    assert eyes.eye != ch.eye and eyes.hair == ch.hair
