@@ -199,3 +199,26 @@ def test_load_dataset_takes_a_folder(tmp_path):
     d.mkdir()
     solid((5, 6, 7)).save(d / "a.png")
     assert len(load_dataset(str(d))) == 1
+
+
+def test_the_emoji_set_example_reads_unicodes_groups_and_labels_its_icons(tmp_path):
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "make_emoji_set.py"
+    spec = importlib.util.spec_from_file_location("make_emoji_set", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    listing = tmp_path / "emoji-test.txt"
+    listing.write_text("# group: Smileys & Emotion\n# subgroup: face-smiling\n"
+                       "1F600 ; fully-qualified # 😀 E1.0 grinning face\n"
+                       "263A ; unqualified # ☺ E0.6 smiling face\n"
+                       "# group: Flags\n# subgroup: country-flag\n"
+                       "1F1EF 1F1F5 ; fully-qualified # 🇯🇵 E0.6 flag: Japan\n", encoding="utf-8")
+    assert example.read_emoji_test(listing) == [("😀", "grinning face", "Smileys & Emotion", "face-smiling"),
+                                                ("🇯🇵", "flag: Japan", "Flags", "country-flag")]
+    if not Path(example.FONT).is_file():
+        pytest.skip("no Noto Color Emoji (apt-get install fonts-noto-color-emoji) to draw with")
+    assert example.main(["--out", str(tmp_path / "set"), "--emoji-test", str(listing)]) == 0
+    ds = load_folder(tmp_path / "set")
+    assert len(ds) == 2 and ds.vocab["group"] == ["Flags", "Smileys & Emotion"]
+    assert ds.images[1].astype(int).std() > 20  # a drawn face, not a blank square
