@@ -17,7 +17,7 @@ import numpy as np
 from .errors import DatasetError, MiniganError
 
 __all__ = ["parse_condition", "check_condition", "label_rows", "grid_labels", "GRID_COLUMNS", "label_table",
-           "parse_label_set", "draw_labels"]
+           "parse_label_set", "draw_labels", "fake_labels"]
 
 #: The progress grid of a conditional run: one row per value of the first conditioned
 #: attribute, this many idols (noise vectors) per row, the same noise in every row.
@@ -57,6 +57,17 @@ def check_condition(attributes, dataset) -> None:
 def label_rows(dataset, attributes) -> np.ndarray:
     """The data's labels as ``(N, A)`` int64, one column per conditioned attribute."""
     return np.stack([dataset.labels[name] for name in attributes], axis=1).astype(np.int64)
+
+
+def fake_labels(rng: np.random.Generator, rows: np.ndarray, n: int, independent: bool = False) -> np.ndarray:
+    """The labels ``(n, A)`` a training batch's fakes are drawn for, from the data's ``rows``:
+    those of ``n`` random real images (``independent=False``: the data's joint distribution), or
+    each attribute's value from a real image of its own (each label from its share in the data,
+    independently of the others: every combination occurs, the unseen ones included)."""
+    if not independent:
+        return rows[rng.integers(0, len(rows), n)]
+    pick = rng.integers(0, len(rows), (n, rows.shape[1]))  # (n, A): one real image per label
+    return rows[pick, np.arange(rows.shape[1])[None, :]]
 
 
 def grid_labels(rows: np.ndarray, num_classes, columns: int = GRID_COLUMNS) -> np.ndarray:

@@ -20,7 +20,7 @@ from .errors import SettingsError
 from .nn import DiffAugment
 from .sampling import NOISE_KINDS
 
-__all__ = ["TrainConfig", "INT_RANGES", "FLOAT_RANGES", "ADDED_SETTINGS", "CONDITION_LAYERS", "is_bool", "is_int"]
+__all__ = ["TrainConfig", "INT_RANGES", "FLOAT_RANGES", "ADDED_SETTINGS", "CONDITION_LAYERS", "FAKE_LABELS", "is_bool", "is_int"]
 
 #: The allowed range of every integer setting, ``[low, high]``: wide enough for any real run,
 #: narrow enough that a typo (an extra zero, a negative) is caught before it costs memory or hours.
@@ -50,10 +50,13 @@ FLOAT_RANGES = {
 
 #: Settings added after checkpoints were first written, with the value that reproduces how a
 #: run of before trained: a checkpoint that lacks one resumes with it.
-ADDED_SETTINGS = {"ema_half_life": 0.0, "condition": "", "condition_layers": "input"}
+ADDED_SETTINGS = {"ema_half_life": 0.0, "condition": "", "condition_layers": "input", "fake_labels": "joint"}
 
 #: Where a conditional generator takes its labels (``condition_layers``).
 CONDITION_LAYERS = ("input", "all")
+
+#: How a conditional run draws the labels of its fakes (``fake_labels``).
+FAKE_LABELS = ("joint", "independent")
 
 
 def is_bool(value) -> bool:
@@ -106,6 +109,10 @@ class TrainConfig:
     condition_layers: str = field(default="input", metadata={
         "help": "where a conditional generator takes its labels: 'input' (one-hots appended to the noise) or "
                 "'all' (there, and class-conditional batch norm in every layer)"})
+    fake_labels: str = field(default="joint", metadata={
+        "help": "how a conditional run draws its fakes' labels: 'joint' (those of a random real image, "
+                "as the data combines them) or 'independent' (each label from its own share in the data, "
+                "so every combination is drawn)"})
 
     def validate(self) -> "TrainConfig":
         """Check every setting's type and range; raise :class:`~minigan.errors.SettingsError`
@@ -130,7 +137,7 @@ class TrainConfig:
             if not (number and above and below):
                 problems.append((name, f"must be a finite number in {brackets[0]}{lo}, {hi}{brackets[1]}, got {value!r}"))
         for name in ("name", "out", "data", "noise", "diffaugment", "augment", "device", "condition",
-                     "condition_layers"):
+                     "condition_layers", "fake_labels"):
             if not isinstance(getattr(self, name), str):
                 problems.append((name, f"must be a string, got {getattr(self, name)!r}"))
         if isinstance(self.name, str) and (self.name in ("", ".", "..") or "/" in self.name or "\\" in self.name
@@ -138,6 +145,8 @@ class TrainConfig:
             problems.append(("name", f"must be a plain folder name (no slashes, not empty, '.' or '..'), got {self.name!r}"))
         if isinstance(self.noise, str) and self.noise not in NOISE_KINDS:
             problems.append(("noise", f"must be one of {', '.join(NOISE_KINDS)}"))
+        if isinstance(self.fake_labels, str) and self.fake_labels not in FAKE_LABELS:
+            problems.append(("fake_labels", f"must be one of {', '.join(FAKE_LABELS)}, got {self.fake_labels!r}"))
         if isinstance(self.condition_layers, str) and self.condition_layers not in CONDITION_LAYERS:
             problems.append(("condition_layers", f"must be one of {', '.join(CONDITION_LAYERS)}, "
                                                  f"got {self.condition_layers!r}"))

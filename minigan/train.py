@@ -60,7 +60,8 @@ from . import __version__, optim
 from .backend import get_array_module, get_cupy, normalize_device, to_device, to_numpy
 from .checkpoint import (load_checkpoint, load_model_arrays, model_arrays, remove_stale_temp_files, save_checkpoint,
                          write_atomically, write_text_atomically)
-from .conditioning import GRID_COLUMNS, check_condition, grid_labels, label_rows, label_table, parse_condition
+from .conditioning import (GRID_COLUMNS, check_condition, fake_labels, grid_labels, label_rows, label_table,
+                           parse_condition)
 from .config import ADDED_SETTINGS, TrainConfig, is_int
 from .data import augment_batch, load_dataset, to_model_input
 from .errors import CheckpointError, DatasetError, MiniganError, TrainingDiverged
@@ -615,9 +616,10 @@ class Trainer:
             real = self._batch(idx)
             z = to_device(noise(self.rng, c.batch_size, c.nz, c.noise), self.device)
             labels = {}
-            if self.condition:  # reals with their own labels; fakes drawn for those of random reals
+            if self.condition:  # reals with their own labels; fakes drawn for those of random reals (or per label)
                 labels = {"labels_real": self.label_rows[idx],
-                          "labels_fake": self.label_rows[self.rng.integers(0, len(self.label_rows), c.batch_size)]}
+                          "labels_fake": fake_labels(self.rng, self.label_rows, c.batch_size,
+                                                     independent=c.fake_labels == "independent")}
                 z = self.G.inputs(z, labels["labels_fake"])
             pending.append(train_step(self.G, self.D, self.opt_g, self.opt_d, real, z,
                                       real_label=c.real_label, augment=self.augment, **labels))
