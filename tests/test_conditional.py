@@ -216,3 +216,18 @@ def test_an_unconditional_model_refuses_labels(tmp_path, lively_run_checkpoint, 
 @pytest.fixture
 def lively_run_checkpoint(tiny_run):
     return tiny_run
+
+
+def test_fakes_labels_are_the_datas_rows_or_each_label_drawn_on_its_own():
+    from minigan.conditioning import fake_labels
+
+    rows = np.array([[0, 0], [1, 1], [2, 1], [2, 0]] * 25)  # 4 combinations of the 6 possible
+    seen = {tuple(r) for r in rows}
+    joint = fake_labels(np.random.default_rng(0), rows, 4000)
+    assert {tuple(r) for r in joint} == seen  # only the data's own combinations
+    independent = fake_labels(np.random.default_rng(0), rows, 4000, independent=True)
+    assert {tuple(r) for r in independent} == {(a, b) for a in range(3) for b in range(2)}  # every one
+    for column, shares in ((0, [0.25, 0.25, 0.5]), (1, [0.5, 0.5])):  # each label keeps its share in the data
+        np.testing.assert_allclose(np.bincount(independent[:, column]) / 4000, shares, atol=0.03)
+    pairs = np.mean([tuple(r) == (1, 0) for r in independent])
+    assert abs(pairs - 0.25 * 0.5) < 0.03  # drawn independently: P(a, b) = P(a) P(b)
