@@ -231,3 +231,23 @@ def test_fakes_labels_are_the_datas_rows_or_each_label_drawn_on_its_own():
         np.testing.assert_allclose(np.bincount(independent[:, column]) / 4000, shares, atol=0.03)
     pairs = np.mean([tuple(r) == (1, 0) for r in independent])
     assert abs(pairs - 0.25 * 0.5) < 0.03  # drawn independently: P(a, b) = P(a) P(b)
+
+
+def test_the_label_probe_tells_a_discriminator_that_reads_a_label_from_one_that_ignores_it():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "probe_labels.py"
+    spec = importlib.util.spec_from_file_location("probe_labels", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+
+    class Judge:  # reads the first label from the "image" (its first number), ignores the second
+        attributes, num_classes = ["hair_color", "eye_color"], (3, 2)
+
+        def forward(self, x, labels):
+            return -np.abs(x[:, 0] - labels[:, 0]).astype(np.float64)
+
+    x = np.array([[0.0], [1.0], [2.0], [1.0]])
+    labels = np.array([[0, 1], [1, 0], [2, 1], [1, 1]])
+    assert example.label_preference(Judge(), x, labels) == {"hair_color": 1.0, "eye_color": 0.5}
