@@ -176,18 +176,25 @@ def test_every_layer_forward_and_backward_match_the_cpu(cp, case, rng):
         assert_close(dx_g, dx, **FLOAT32, what="batchnorm eval dx")
 
 
+def assert_network_matches_on_the_gpu(cp, net, x, labels=None):
+    """``net`` and its copy on the GPU, forward and backward (with ``labels`` when it takes them):
+    the same output, input gradient and every parameter's gradient, to float32 rounding."""
+    net_g = copy.deepcopy(net).to("gpu")
+    wrap = (lambda m: m) if labels is None else (lambda m: WithLabels(m, labels))  # noqa: E731
+    y, dx, _ = forward_backward(wrap(net), x)
+    y_g, dx_g, _ = forward_backward(wrap(net_g), cp.asarray(x))
+    assert_close(y_g, y, rtol=1e-4, atol=1e-6, what="y")
+    assert_close(dx_g, dx, rtol=1e-4, atol=1e-6, what="dx")
+    for (name, layer, key), (_, layer_g, _) in zip(net.named_parameters(), net_g.named_parameters()):
+        assert_close(layer_g.grads[key], layer.grads[key], rtol=1e-4, atol=1e-6, what=name)
+
+
 @pytest.mark.parametrize("model", ["G", "D"])
 def test_dcgan_networks_match_the_cpu(cp, model, rng):
     """The paper's 64x64 networks, forward and backward, every parameter's gradient."""
     net = Generator(rng=1) if model == "G" else Discriminator(rng=2)
     x = (rng.standard_normal((8, 100)) if model == "G" else rng.uniform(-1, 1, (8, 3, 64, 64))).astype(np.float32)
-    net_g = copy.deepcopy(net).to("gpu")
-    y, dx, _ = forward_backward(net, x)
-    y_g, dx_g, _ = forward_backward(net_g, cp.asarray(x))
-    assert_close(y_g, y, rtol=1e-4, atol=1e-6, what="y")
-    assert_close(dx_g, dx, rtol=1e-4, atol=1e-6, what="dx")
-    for (name, layer, key), (_, layer_g, _) in zip(net.named_parameters(), net_g.named_parameters()):
-        assert_close(layer_g.grads[key], layer.grads[key], rtol=1e-4, atol=1e-6, what=name)
+    assert_network_matches_on_the_gpu(cp, net, x)
 
 
 @pytest.mark.parametrize("model", ["G", "D"])
@@ -202,19 +209,11 @@ def test_the_conditional_networks_match_the_cpu(cp, model, rng):
         for _, layer in net.named_layers():
             if isinstance(layer, nn.ConditionalBatchNorm2d):
                 layer.params["Wg"][...] = rng.normal(0, 0.3, layer.params["Wg"].shape)
-        x = net.inputs(rng.standard_normal((8, 16)).astype(np.float32), labels)
-        run = lambda m, inp: forward_backward(m, inp)  # noqa: E731
+        x, labels = net.inputs(rng.standard_normal((8, 16)).astype(np.float32), labels), None  # labels in the input
     else:
         net = ProjectionDiscriminator(list(vocab), vocab, ndf=8, image_size=32, rng=2)
         x = rng.uniform(-1, 1, (8, 3, 32, 32)).astype(np.float32)
-        run = lambda m, inp: forward_backward(WithLabels(m, labels), inp)  # noqa: E731
-    net_g = copy.deepcopy(net).to("gpu")
-    y, dx, _ = run(net, x)
-    y_g, dx_g, _ = run(net_g, cp.asarray(x))
-    assert_close(y_g, y, rtol=1e-4, atol=1e-6, what="y")
-    assert_close(dx_g, dx, rtol=1e-4, atol=1e-6, what="dx")
-    for (name, layer, key), (_, layer_g, _) in zip(net.named_parameters(), net_g.named_parameters()):
-        assert_close(layer_g.grads[key], layer.grads[key], rtol=1e-4, atol=1e-6, what=name)
+    assert_network_matches_on_the_gpu(cp, net, x, labels)
 
 
 # -- training -----------------------------------------------------------------------------------------
