@@ -41,9 +41,7 @@ def with_label(ch: idols.Character, attribute: str, value: int) -> idols.Charact
     :func:`~minigan.data.idols.make_cast` derives them, without the character's small jitter)."""
     name = idols.VOCAB[attribute][value]
     if attribute == "hair_color":
-        base, shade = idols.HAIR_COLORS[name]
-        hair = (base, shade, idols._mix(base, (255, 255, 255), 0.55), idols._scale(shade, 0.55))  # noqa: SLF001
-        return dataclasses.replace(ch, hair_color=value, hair=hair)
+        return dataclasses.replace(ch, hair_color=value, hair=idols.hair_palette(*idols.HAIR_COLORS[name]))
     if attribute == "eye_color":
         return dataclasses.replace(ch, eye_color=value, eye=idols.EYE_COLORS[name])
     return dataclasses.replace(ch, **{attribute: value})

@@ -16,7 +16,7 @@ import numpy as np
 
 from .errors import DatasetError, MiniganError
 
-__all__ = ["parse_condition", "check_condition", "label_rows", "grid_labels", "GRID_COLUMNS", "label_table",
+__all__ = ["parse_condition", "is_unconditional", "check_condition", "label_rows", "grid_labels", "GRID_COLUMNS", "label_table",
            "parse_label_set", "draw_labels", "fake_labels"]
 
 #: The progress grid of a conditional run: one row per value of the first conditioned
@@ -24,9 +24,14 @@ __all__ = ["parse_condition", "check_condition", "label_rows", "grid_labels", "G
 GRID_COLUMNS = 8
 
 
+def is_unconditional(text: str) -> bool:
+    """Whether a ``--condition`` text asks for the unconditional DCGAN ('' or 'none')."""
+    return text.strip().lower() in ("", "none")
+
+
 def parse_condition(text: str) -> list[str]:
     """``"hair_color, eye_color"`` -> ``["hair_color", "eye_color"]`` ('' or 'none': [])."""
-    if text.strip().lower() in ("", "none"):
+    if is_unconditional(text):
         return []
     names = [part.strip() for part in text.split(",")]
     if any(not name for name in names):

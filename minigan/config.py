@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .backend import normalize_device
-from .conditioning import parse_condition
+from .conditioning import is_unconditional, parse_condition
 from .data import augment_options
 from .errors import SettingsError
 from .nn import DiffAugment
@@ -150,7 +150,7 @@ class TrainConfig:
         if isinstance(self.condition_layers, str) and self.condition_layers not in CONDITION_LAYERS:
             problems.append(("condition_layers", f"must be one of {', '.join(CONDITION_LAYERS)}, "
                                                  f"got {self.condition_layers!r}"))
-        elif self.condition_layers == "all" and isinstance(self.condition, str) and self.condition.strip().lower() in ("", "none"):
+        elif self.condition_layers == "all" and isinstance(self.condition, str) and is_unconditional(self.condition):
             problems.append(("condition_layers", "'all' is for a conditional model: give the labels with --condition"))
         for name, check in (("device", lambda: normalize_device(self.device)),
                             ("diffaugment", lambda: DiffAugment(self._diffaugment_policy())),

@@ -6,22 +6,14 @@ from __future__ import annotations
 import json
 
 from ..backend import get_cupy, normalize_device
-from ..data import load_dataset
+from ..data import idols_seed, load_dataset
 from ..data.idols import load_casts
-from ..errors import DatasetError, MiniganError
+from ..errors import MiniganError
 from ..models.classifier import (CLASSIFIER_ATTRIBUTES, DEFAULT_CLASSIFIER, load_classifier, save_classifier,
                                  train_classifier)
 from .args import SEED, HelpFormatter, add_force, make_parser, output_path, real, whole
 
 __all__ = ["main"]
-
-
-def _idols_seed(text: str) -> int:
-    """The seed of ``idols`` (0) or ``idols:SEED``; a DatasetError for anything else after the colon."""
-    try:
-        return int(text.split(":", 1)[1]) if ":" in text else 0
-    except ValueError:
-        raise DatasetError(f"data {text!r}: the seed after 'idols:' must be an integer", argument="data") from None
 
 
 def main(argv=None) -> int:
@@ -72,10 +64,9 @@ def main(argv=None) -> int:
     if normalize_device(args.device) == "gpu":
         get_cupy()  # fail now, with the install hint, not after loading the data
     if args.casts > 1:
-        text = str(args.data)
-        if not (text == "idols" or text.startswith("idols:")):
+        first = idols_seed(args.data)
+        if first is None:
             raise MiniganError("--casts is for the built-in set: --data idols or idols:SEED", argument="casts")
-        first = _idols_seed(text)
         dataset = load_casts(range(first, first + args.casts), verbose=True)
     else:
         dataset = load_dataset(args.data)

@@ -33,6 +33,7 @@ __all__ = [
     "generate_idols",
     "load_folder",
     "load_dataset",
+    "idols_seed",
     "to_model_input",
     "to_images",
     "augment_batch",
@@ -48,18 +49,28 @@ __all__ = [
 ]
 
 
+def idols_seed(data, default: int = 0) -> int | None:
+    """The seed that ``--data`` names for the built-in set: ``default`` for ``"idols"``, SEED for
+    ``"idols:SEED"``, None for anything else (a folder); a DatasetError for a seed that is not an integer."""
+    text = str(data)
+    if text == "idols":
+        return default
+    if not text.startswith("idols:"):
+        return None
+    try:
+        return int(text.split(":", 1)[1])
+    except ValueError:
+        raise DatasetError(f"data {text!r}: the seed after 'idols:' must be an integer", argument="data") from None
+
+
 def load_dataset(data="idols", seed: int = 0, **kwargs) -> ImageDataset:
     """What ``--data`` takes everywhere: ``"idols"`` (the built-in set, drawn with ``seed``),
     ``"idols:SEED"``, or the path of a folder of images. Extra keyword arguments go to
     :func:`load_idols` or :func:`load_folder`."""
     text = str(data)
-    if text == "idols" or text.startswith("idols:"):
-        if text.startswith("idols:"):
-            try:
-                seed = int(text.split(":", 1)[1])
-            except ValueError:
-                raise DatasetError(f"data {text!r}: the seed after 'idols:' must be an integer", argument="data") from None
-        return load_idols(seed=seed, **kwargs)
+    built_in = idols_seed(text, seed)
+    if built_in is not None:
+        return load_idols(seed=built_in, **kwargs)
     if not Path(text).expanduser().exists():
         raise DatasetError(f"data {text!r}: not 'idols' and no such folder", argument="data")
     return load_folder(text, **kwargs)

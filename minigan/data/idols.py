@@ -242,6 +242,12 @@ def _balanced(rng, n, counts_or_weights):
     return rng.permutation(labels)
 
 
+def hair_palette(base, shade) -> tuple:
+    """A character's four hair colours from the base and shade of its hair colour:
+    ``(base, shade, highlight, outline)``, as :class:`Character` keeps them."""
+    return base, shade, _mix(base, (255, 255, 255), 0.55), _scale(shade, 0.55)
+
+
 def make_cast(seed: int = 0, n_characters: int = N_CHARACTERS) -> list[Character]:
     """The characters of the idol set for ``seed``: names and attributes, balanced per attribute.
 
@@ -271,8 +277,6 @@ def make_cast(seed: int = 0, n_characters: int = N_CHARACTERS) -> list[Character
         base, shade = HAIR_COLORS[VOCAB["hair_color"][hair_color[i]]]
         f = crng.uniform(-0.05, 0.05)
         base, shade = _scale(base, 1 + f), _scale(shade, 1 + f)
-        highlight = _mix(base, (255, 255, 255), 0.55)
-        outline = _scale(shade, 0.55)
         eye = _jitter(EYE_COLORS[VOCAB["eye_color"][eye_color[i]]], crng, 0.06)
         skin, skin_shadow = SKIN_TONES[VOCAB["skin_tone"][skin_tone[i]]]
         skin_line = _scale(skin_shadow, 0.62)
@@ -283,7 +287,7 @@ def make_cast(seed: int = 0, n_characters: int = N_CHARACTERS) -> list[Character
             index=i, name=names[i], hair_color=int(hair_color[i]), hair_style=int(hair_style[i]),
             eye_color=int(eye_color[i]), accessory=int(accessory[i]), skin_tone=int(skin_tone[i]),
             costume_color=int(costume_color[i]), costume_style=int(costume_style[i]), bangs=int(bangs[i]),
-            side=int(crng.choice([-1, 1])), hair=(base, shade, highlight, outline), eye=eye,
+            side=int(crng.choice([-1, 1])), hair=hair_palette(base, shade), eye=eye,
             skin=(skin, skin_shadow, skin_line), costume=costume, accent=accent,
             hair_length=float(crng.uniform(0, 1)), face_width=float(crng.uniform(0.96, 1.04)),
             eye_size=float(crng.uniform(0.94, 1.08)), ahoge=bool(crng.random() < 0.3)))

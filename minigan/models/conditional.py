@@ -92,10 +92,7 @@ class ConditionalGenerator(Generator):
     def forward(self, z):
         if not self.conditional_bn:
             return super().forward(z)
-        self._z_shape = z.shape
-        h = z.reshape(z.shape[0], z.shape[1], 1, 1) if z.ndim == 2 else z
-        if h.ndim != 4 or h.shape[1:] != (self.nz, 1, 1):
-            raise ValueError(f"Generator(nz={self.nz}) expects noise of shape (N, {self.nz}), got {self._z_shape}")
+        h = self._noise_map(z)
         c = h.reshape(h.shape[0], self.nz)[:, self.noise_size:]  # (N, sum K): the one-hots
         for layer in self.layers:
             h = layer.forward(h, c) if isinstance(layer, ConditionalBatchNorm2d) else layer.forward(h)

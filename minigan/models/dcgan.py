@@ -85,12 +85,17 @@ class Generator(Sequential):
         return {"nz": self.nz, "ngf": self.ngf, "nc": self.nc, "image_size": self.image_size}
 
     def forward(self, z):
+        return super().forward(self._noise_map(z))
+
+    def _noise_map(self, z):
+        """``z (N, nz)`` or ``(N, nz, 1, 1)`` as the 1x1 map ``(N, nz, 1, 1)`` the first layer takes
+        (its shape kept for ``backward``); ValueError for any other shape."""
         self._z_shape = z.shape
         if z.ndim == 2:
             z = z.reshape(z.shape[0], z.shape[1], 1, 1)  # (N, nz, 1, 1)
-        if z.shape[1:] != (self.nz, 1, 1):
+        if z.ndim != 4 or z.shape[1:] != (self.nz, 1, 1):
             raise ValueError(f"Generator(nz={self.nz}) expects noise of shape (N, {self.nz}), got {self._z_shape}")
-        return super().forward(z)
+        return z
 
     def backward(self, dy):
         return super().backward(dy).reshape(self._z_shape)
