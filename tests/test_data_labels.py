@@ -127,3 +127,21 @@ def test_a_conditional_run_trains_on_a_labelled_folder_and_refuses_a_label_it_la
     assert G.attributes == ["colour"] and G.vocab == {"colour": ["blue", "red"]}
     with pytest.raises(DatasetError, match=r"no label 'hair_color' to condition on \(its labels: colour, folder, size\)"):
         Trainer(tiny_train_config(tmp_path / "other", data=str(root), condition="hair_color"), dataset=ds)
+
+
+def test_the_classifier_learns_a_folders_own_labels_and_names_them_when_asked_for_others(tmp_path, capsys):
+    from minigan import cli
+    from minigan.models.classifier import load_classifier
+
+    root = labelled_folder(tmp_path / "icons", n=16)
+    out = tmp_path / "clf.npz"
+    assert cli.main(["classifier", "train", "--data", str(root), "--attributes", "colour,size", "--out", str(out),
+                     "--epochs", "1", "--batch-size", "4", "--width", "2", "--features", "4", "--holdout", "0.25"]) == 0
+    assert "held-out accuracy (4 images, split by image): colour" in capsys.readouterr().out
+    clf, meta = load_classifier(out)
+    assert clf.attributes == ["colour", "size"] and meta["vocab"]["colour"] == ["blue", "red"]
+    assert cli.main(["classifier", "train", "--data", str(root), "--out", str(out), "--force"]) == 2  # idol labels
+    assert "no hair_color, hair_style, eye_color labels (its labels: colour, folder, size)" in capsys.readouterr().err
+    assert cli.main(["classifier", "train", "--data", str(root), "--attributes", "colour,colour", "--out", str(out),
+                     "--force"]) == 2
+    assert "give one or more different labels" in capsys.readouterr().err

@@ -21,7 +21,8 @@ def main(argv=None) -> int:
         "classifier",
         description="The attribute classifier: a small convolutional network with one head per "
                     "attribute (hair colour, hair style, eye colour), trained on the built-in idol "
-                    "set's labels. `minigan vector --from-labels` uses it to find which generated "
+                    "set's labels (or, with --attributes, any labels of a --data folder's labels.csv). "
+                    "`minigan vector --from-labels` uses it to find which generated "
                     "idols are blond, and `minigan evaluate` for its Frechet distance, attribute "
                     "histograms and memorisation check.")
     sub = parser.add_subparsers(dest="action", required=True, metavar="{train,info}")
@@ -30,6 +31,10 @@ def main(argv=None) -> int:
                                        "split, print the held-out accuracy per attribute, and save it.")
     train.add_argument("--out", default=DEFAULT_CLASSIFIER, help="where to save it")
     train.add_argument("--data", default="idols", help="labelled data: 'idols' or 'idols:SEED'")
+    train.add_argument("--attributes", default=",".join(CLASSIFIER_ATTRIBUTES),
+                       help="the labels it learns, one head each (a comma list): the built-in set's three by default; "
+                            "for a folder, columns of its labels.csv (e.g. group,subgroup), whose features then give "
+                            "evaluate a Frechet distance for that data")
     train.add_argument("--casts", type=whole(1, 64), default=1,
                        help="train on this many casts of the built-in set (seeds SEED, SEED+1, ...), so that the "
                             "classifier reads each label itself instead of recognising the 203 characters: what "
@@ -60,6 +65,10 @@ def main(argv=None) -> int:
         print(json.dumps({k: meta[k] for k in ("training", "dataset") if k in meta}, indent=2))
         return 0
 
+    attributes = [a.strip() for a in args.attributes.split(",") if a.strip()]
+    if not attributes or len(set(attributes)) != len(attributes):
+        raise MiniganError(f"--attributes {args.attributes!r}: give one or more different labels, e.g. "
+                           f"{','.join(CLASSIFIER_ATTRIBUTES)}", argument="attributes")
     out = output_path(args.out, "classifier.npz", suffixes=(".npz",), force=args.force)
     if normalize_device(args.device) == "gpu":
         get_cupy()  # fail now, with the install hint, not after loading the data
@@ -71,8 +80,8 @@ def main(argv=None) -> int:
     else:
         dataset = load_dataset(args.data)
     print(f"training the attribute classifier on {len(dataset)} images of {dataset.source} "
-          f"({', '.join(CLASSIFIER_ATTRIBUTES)}), {args.epochs} epochs")
-    clf, report = train_classifier(dataset, CLASSIFIER_ATTRIBUTES, epochs=args.epochs, batch_size=args.batch_size,
+          f"({', '.join(attributes)}), {args.epochs} epochs")
+    clf, report = train_classifier(dataset, attributes, epochs=args.epochs, batch_size=args.batch_size,
                                    lr=args.lr, width=args.width, feature_dim=args.features, holdout=args.holdout,
                                    split=args.split, seed=args.seed, augment=not args.no_augment, device=args.device)
     save_classifier(out, clf, dataset.vocab,

@@ -266,8 +266,10 @@ def split_indices(dataset, holdout: float = 0.15, by: str = "image", seed: int =
 def _require_labels(dataset, attributes):
     missing = [a for a in attributes if a not in dataset.labels]
     if missing:
-        raise DatasetError(f"the data ({dataset.source}) has no {', '.join(missing)} labels; the attribute "
-                           "classifier is trained on the built-in idol set ('idols')")
+        have = ", ".join(sorted(dataset.labels)) or "none"
+        raise DatasetError(f"the data ({dataset.source}) has no {', '.join(missing)} labels (its labels: {have}); "
+                           "train the classifier on the built-in idol set ('idols'), or choose labels it has with "
+                           "--attributes")
 
 
 def train_classifier(dataset, attributes=CLASSIFIER_ATTRIBUTES, epochs: int = 8, batch_size: int = 64,
