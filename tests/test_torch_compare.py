@@ -170,3 +170,82 @@ def test_adam_training_steps_of_a_small_dcgan_match_pytorch(rng):
         for layer, tlayer in zip(ours.layers, theirs):
             for key, value in layer.params.items():
                 np.testing.assert_allclose(value, getattr(tlayer, TORCH_NAMES[key]).detach().numpy(), rtol=1e-7, atol=1e-10)
+
+
+# -- DiffAugment against the paper's reference code --------------------------------------------------
+# A port of DiffAugment_pytorch.py (mit-han-lab/data-efficient-gans), unchanged except that each
+# function takes the random numbers it would draw, so that it can be fed the ones minigan drew.
+
+
+def ref_brightness(x, r):  # r ~ U(0, 1) per sample
+    return x + (r.view(-1, 1, 1, 1) - 0.5)
+
+
+def ref_saturation(x, r):
+    x_mean = x.mean(dim=1, keepdim=True)
+    return (x - x_mean) * (r.view(-1, 1, 1, 1) * 2) + x_mean
+
+
+def ref_contrast(x, r):
+    x_mean = x.mean(dim=[1, 2, 3], keepdim=True)
+    return (x - x_mean) * (r.view(-1, 1, 1, 1) + 0.5) + x_mean
+
+
+def ref_translation(x, translation_x, translation_y):  # integers in [-shift, shift] per sample
+    grid_batch, grid_x, grid_y = torch.meshgrid(torch.arange(x.size(0)), torch.arange(x.size(2)),
+                                                torch.arange(x.size(3)), indexing="ij")
+    grid_x = torch.clamp(grid_x + translation_x.view(-1, 1, 1) + 1, 0, x.size(2) + 1)
+    grid_y = torch.clamp(grid_y + translation_y.view(-1, 1, 1) + 1, 0, x.size(3) + 1)
+    x_pad = torch.nn.functional.pad(x, [1, 1, 1, 1, 0, 0, 0, 0])
+    return x_pad.permute(0, 2, 3, 1).contiguous()[grid_batch, grid_x, grid_y].permute(0, 3, 1, 2)
+
+
+def ref_cutout(x, offset_x, offset_y, ratio=0.5):  # offsets in [0, size + (1 - cutout % 2))
+    cutout_size = int(x.size(2) * ratio + 0.5), int(x.size(3) * ratio + 0.5)
+    grid_batch, grid_x, grid_y = torch.meshgrid(torch.arange(x.size(0)), torch.arange(cutout_size[0]),
+                                                torch.arange(cutout_size[1]), indexing="ij")
+    grid_x = torch.clamp(grid_x + offset_x.view(-1, 1, 1) - cutout_size[0] // 2, min=0, max=x.size(2) - 1)
+    grid_y = torch.clamp(grid_y + offset_y.view(-1, 1, 1) - cutout_size[1] // 2, min=0, max=x.size(3) - 1)
+    mask = torch.ones(x.size(0), x.size(2), x.size(3), dtype=x.dtype)
+    mask[grid_batch, grid_x, grid_y] = 0
+    return x * mask.unsqueeze(1)
+
+
+@pytest.mark.parametrize("policy", ["color", "translation", "cutout", "color,translation,cutout"])
+@pytest.mark.parametrize("size", [16, 15])
+def test_diffaugment_matches_the_papers_reference_code(policy, size, rng):
+    """Forward and backward of each operation equal the reference's on the same random draw,
+    images of an even and an odd size (the cutout's odd-size offsets)."""
+    layer = nn.DiffAugment(policy, rng=1)
+    x = rng.standard_normal((64, 3, size, size))
+    y = layer.forward(x)
+    p = {k: torch.as_tensor(np.asarray(v)) for k, v in layer._draw.items() if k != "cutout_size"}
+    tx = torch.tensor(x, requires_grad=True)
+    ty = tx
+    if "color" in policy:  # the reference's draws from ours: b = r - 0.5, s = 2 r, k = r + 0.5
+        ty = ref_brightness(ty, p["brightness"] + 0.5)
+        ty = ref_saturation(ty, p["saturation"] / 2)
+        ty = ref_contrast(ty, p["contrast"] - 0.5)
+    if "translation" in policy:  # the reference reads x[i + t], minigan x[i - shift]
+        ty = ref_translation(ty, -p["shift"][:, 0], -p["shift"][:, 1])
+    if "cutout" in policy:  # the reference's offset is the square's centre, minigan keeps its corner
+        half = int(size * 0.5 + 0.5) // 2
+        ty = ref_cutout(ty, p["cutout"][:, 0] + half, p["cutout"][:, 1] + half)
+    np.testing.assert_allclose(y, ty.detach().numpy(), rtol=1e-12, atol=1e-12)
+    dy = rng.standard_normal(y.shape)
+    ty.backward(torch.from_numpy(dy))
+    np.testing.assert_allclose(layer.backward(dy), tx.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("size", [64, 15])
+def test_diffaugment_draws_from_the_reference_codes_ranges(size):
+    """Every shift and cutout place the reference can draw, and only those: torch.randint's
+    ranges in DiffAugment_pytorch.py (shift in [-s, s], s = int(size / 8 + 0.5); the cutout's
+    centre in [0, size + (1 - c % 2)), c = int(size / 2 + 0.5)), and its colour ranges."""
+    p = nn.DiffAugment(rng=0).sample((20_000, 3, size, size))
+    s, c = int(size * 0.125 + 0.5), int(size * 0.5 + 0.5)
+    assert set(np.unique(p["shift"])) == set(range(-s, s + 1))
+    assert set(np.unique(p["cutout"] + c // 2)) == set(range(0, size + (1 - c % 2)))
+    assert p["cutout_size"] == (c, c)
+    for key, (low, high) in {"brightness": (-0.5, 0.5), "saturation": (0, 2), "contrast": (0.5, 1.5)}.items():
+        assert low <= p[key].min() < low + 0.01 and high - 0.01 < p[key].max() < high, key
