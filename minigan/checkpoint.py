@@ -408,13 +408,14 @@ def check_model_config(prefix: str, config, arrays: dict, source) -> dict:
     if not isinstance(config, dict):
         raise CheckpointError(f"{source}: damaged metadata (models.{prefix} is not an object)")
     num_classes = _check_labels(prefix, config, source)  # () for an unconditional model
-    unknown = sorted(set(config) - set(ranges) - {"attributes", "vocab", "conditional_bn"})
-    if unknown or ("conditional_bn" in config and (base != "G" or not num_classes)):
+    flag = {"G": "conditional_bn", "D": "auxiliary"}[base]  # the one switch each conditional model may have
+    unknown = sorted(set(config) - set(ranges) - {"attributes", "vocab", flag})
+    if unknown or (flag in config and not num_classes):
         raise CheckpointError(f"{source}: damaged metadata (models.{prefix} has unknown settings "
-                              f"{unknown or ['conditional_bn']})")
-    if not isinstance(config.get("conditional_bn", False), bool):
-        raise CheckpointError(f"{source}: damaged metadata (models.{prefix}.conditional_bn should be true or false, "
-                              f"got {json.dumps(config['conditional_bn'])[:40]})")
+                              f"{unknown or [flag]})")
+    if not isinstance(config.get(flag, False), bool):
+        raise CheckpointError(f"{source}: damaged metadata (models.{prefix}.{flag} should be true or false, "
+                              f"got {json.dumps(config[flag])[:40]})")
     for key, (lo, hi) in ranges.items():
         value = config.get(key)
         if key in config and not (_is_int(value) and lo <= value <= hi):

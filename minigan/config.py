@@ -46,11 +46,13 @@ FLOAT_RANGES = {
     "beta2": (0, 1, "[)"),
     "real_label": (0, 1, "(]"),
     "ema_half_life": (0, 1e9, "[]"),
+    "aux_weight": (0, 100, "[]"),
 }
 
 #: Settings added after checkpoints were first written, with the value that reproduces how a
 #: run of before trained: a checkpoint that lacks one resumes with it.
-ADDED_SETTINGS = {"ema_half_life": 0.0, "condition": "", "condition_layers": "input", "fake_labels": "joint"}
+ADDED_SETTINGS = {"ema_half_life": 0.0, "condition": "", "condition_layers": "input", "fake_labels": "joint",
+                  "aux_weight": 0.0}
 
 #: Where a conditional generator takes its labels (``condition_layers``).
 CONDITION_LAYERS = ("input", "all")
@@ -113,6 +115,10 @@ class TrainConfig:
         "help": "how a conditional run draws its fakes' labels: 'joint' (those of a random real image, "
                 "as the data combines them) or 'independent' (each label from its own share in the data, "
                 "so every combination is drawn)"})
+    aux_weight: float = field(default=0.0, metadata={
+        "help": "a conditional run's auxiliary classifier (AC-GAN): D also learns the real images' labels, with "
+                "this weight on its cross-entropy, and G lowers the same on its fakes; 0 trains the projection "
+                "discriminator alone"})
 
     def validate(self) -> "TrainConfig":
         """Check every setting's type and range; raise :class:`~minigan.errors.SettingsError`
@@ -152,6 +158,9 @@ class TrainConfig:
                                                  f"got {self.condition_layers!r}"))
         elif self.condition_layers == "all" and isinstance(self.condition, str) and is_unconditional(self.condition):
             problems.append(("condition_layers", "'all' is for a conditional model: give the labels with --condition"))
+        if (isinstance(self.aux_weight, (int, float)) and self.aux_weight > 0 and isinstance(self.condition, str)
+                and is_unconditional(self.condition)):
+            problems.append(("aux_weight", "is for a conditional model: give the labels with --condition"))
         for name, check in (("device", lambda: normalize_device(self.device)),
                             ("diffaugment", lambda: DiffAugment(self._diffaugment_policy())),
                             ("augment", self.augment_options),

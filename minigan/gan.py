@@ -11,6 +11,12 @@ noise into images and wins when D calls them real. Each step plays one round (Go
    log(1 - D(G(z))), whose gradient vanishes exactly when G is bad); the gradient flows back
    through D (whose weights stay fixed) into G; Adam step on G only.
 
+A conditional GAN with an auxiliary classifier in D (AC-GAN, ``aux_weight > 0``) adds
+``aux_weight * CE(D_aux(T(x)), y_real)`` to ``L_D`` (D learns to read the labels of real images)
+and ``aux_weight * CE(D_aux(T(G(z))), y_fake)`` to ``L_G`` (G draws what D reads as its labels);
+``CE`` sums a softmax cross-entropy per attribute. D is not taught to classify the fakes: that
+would reward it for reading labels off G's own mistakes.
+
 ``T`` is the differentiable augmentation (:class:`minigan.nn.DiffAugment`, or the identity).
 This is pytorch/examples' dcgan step: the fakes are generated once, D sees them detached in
 its step and again (through its updated weights) in G's.
@@ -22,9 +28,9 @@ import contextlib
 from dataclasses import dataclass
 
 from .backend import get_array_module
-from .nn import BCEWithLogitsLoss, sigmoid
+from .nn import BCEWithLogitsLoss, SoftmaxCrossEntropyLoss, sigmoid
 
-__all__ = ["StepResult", "train_step"]
+__all__ = ["StepResult", "train_step", "classification_loss"]
 
 
 @dataclass
@@ -55,8 +61,22 @@ def _without_input_gradient(model):
         yield
 
 
+def classification_loss(logits, labels, num_classes):
+    """``(loss, dlogits)``: the sum over attributes of the mean softmax cross-entropy of each
+    attribute's block of ``logits (N, sum K)`` against its column of ``labels (N, A)``."""
+    xp = get_array_module(logits)
+    labels = xp.asarray(labels)
+    total, grad, start = 0, xp.empty_like(logits), 0
+    for a, k in enumerate(num_classes):
+        ce = SoftmaxCrossEntropyLoss()
+        total = total + ce.forward(logits[:, start:start + k], labels[:, a])
+        grad[:, start:start + k] = ce.backward()
+        start += k
+    return total, grad
+
+
 def train_step(G, D, opt_g, opt_d, real, z, *, real_label: float = 1.0, augment=None,
-               loss=None, labels_real=None, labels_fake=None) -> StepResult:
+               loss=None, labels_real=None, labels_fake=None, aux_weight: float = 0.0) -> StepResult:
     """Play one round: update D on ``real`` and ``G(z)``, then G through D.
 
     Args:
@@ -69,12 +89,26 @@ def train_step(G, D, opt_g, opt_d, real, z, *, real_label: float = 1.0, augment=
         labels_real, labels_fake: for a conditional GAN (:mod:`minigan.models.conditional`),
             the labels ``(N, A)`` of the real images and those the fakes were drawn for (``z``
             is then the generator's packed input, noise and one-hots); D takes them with the images.
+        aux_weight: the weight of the auxiliary classifier's cross-entropies (a conditional D
+            built with ``auxiliary=True``); 0 leaves the classifier out. They are part of the
+            returned ``loss_d`` and ``loss_g``.
     """
     bce = loss or BCEWithLogitsLoss()
     T = augment
     xp = get_array_module(real)
     if (labels_real is None) != (labels_fake is None):
         raise ValueError("a conditional step needs both labels_real and labels_fake")
+    classify = aux_weight > 0
+    if classify and (labels_real is None or not getattr(D, "auxiliary", False)):
+        raise ValueError("aux_weight needs a conditional discriminator with a classifier (auxiliary=True) and labels")
+
+    def gradients(logits, target, labels):
+        """The loss of ``logits`` (and, with the classifier, of D's aux_logits) and D.backward's arguments."""
+        value, grads = bce.forward(logits, target), [bce.backward()]
+        if classify:
+            aux, daux = classification_loss(D.aux_logits, labels, D.num_classes)
+            value, grads = value + aux_weight * aux, grads + [aux_weight * daux]
+        return value, grads
 
     def judge(images, labels):
         return D.forward(images) if labels is None else D.forward(images, labels)
@@ -83,8 +117,8 @@ def train_step(G, D, opt_g, opt_d, real, z, *, real_label: float = 1.0, augment=
     opt_d.zero_grad()
     with _without_input_gradient(D):  # dL/d(images) is not needed in D's step
         logits_real = judge(T.forward(real) if T is not None else real, labels_real)  # (N,)
-        loss_real = bce.forward(logits_real, real_label)
-        D.backward(bce.backward())  # accumulates into D.grads
+        loss_real, grads = gradients(logits_real, real_label, labels_real)
+        D.backward(*grads)  # accumulates into D.grads
         fake = G.forward(z)  # (N, C, S, S), kept for the G step
         logits_fake = judge(T.forward(fake) if T is not None else fake, labels_fake)
         loss_fake = bce.forward(logits_fake, 0.0)
@@ -95,8 +129,8 @@ def train_step(G, D, opt_g, opt_d, real, z, *, real_label: float = 1.0, augment=
     opt_g.zero_grad()
     with D.mode(requires_grad=False):  # skip D's weight gradients: they would be thrown away
         logits_g = judge(T.forward(fake) if T is not None else fake, labels_fake)
-        loss_g = bce.forward(logits_g, 1.0)
-        dfake = D.backward(bce.backward())  # dL_G / d(T(fake))
+        loss_g, grads = gradients(logits_g, 1.0, labels_fake)
+        dfake = D.backward(*grads)  # dL_G / d(T(fake))
         if T is not None:
             dfake = T.backward(dfake)  # through the augmentation to the clean fake
         G.backward(dfake)

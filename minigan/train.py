@@ -272,7 +272,7 @@ class Trainer:
             self.G = ConditionalGenerator(self.condition, vocab, nz=c.nz, ngf=c.ngf, image_size=size,
                                           rng=init_seeds[0], conditional_bn=c.condition_layers == "all").to(self.device)
             self.D = ProjectionDiscriminator(self.condition, vocab, ndf=c.ndf, image_size=size,
-                                             rng=init_seeds[1]).to(self.device)
+                                             rng=init_seeds[1], auxiliary=c.aux_weight > 0).to(self.device)
         else:
             self.G = Generator(nz=c.nz, ngf=c.ngf, image_size=size, rng=init_seeds[0]).to(self.device)
             self.D = Discriminator(ndf=c.ndf, image_size=size, rng=init_seeds[1]).to(self.device)
@@ -622,7 +622,8 @@ class Trainer:
                                                      independent=c.fake_labels == "independent")}
                 z = self.G.inputs(z, labels["labels_fake"])
             pending.append(train_step(self.G, self.D, self.opt_g, self.opt_d, real, z,
-                                      real_label=c.real_label, augment=self.augment, **labels))
+                                      real_label=c.real_label, augment=self.augment, aux_weight=c.aux_weight,
+                                      **labels))
             if self.ema:
                 self.ema.update(c.batch_size)
             for callback in self.callbacks:

@@ -13,7 +13,7 @@ import sys
 import numpy as np
 
 from minigan.backend import get_array_module, to_numpy
-from minigan.gradcheck import check_layer
+from minigan.gradcheck import WithLabels, check_layer
 
 #: The rounding of each dtype, relative to an array's largest entry: the default tolerance of
 #: :func:`assert_close`.
@@ -73,3 +73,16 @@ def assert_same_weights(a: dict, b: dict) -> None:
     assert a.keys() == b.keys()
     for k in a:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+class BothOutputs(WithLabels):
+    """A discriminator with a classifier as one layer of output ``(N, 1 + sum K)``: its logit, then
+    its aux_logits, so that check_layer checks the input and every parameter through both."""
+
+    def forward(self, x):
+        logit = self.layer.forward(x, self.labels)
+        return get_array_module(logit).concatenate([logit[:, None], self.layer.aux_logits], axis=1)
+
+    def backward(self, dy):
+        xp = get_array_module(dy)
+        return self.layer.backward(xp.ascontiguousarray(dy[:, 0]), xp.ascontiguousarray(dy[:, 1:]))

@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 
 from minigan import optim
-from minigan.gan import train_step
-from minigan.gradcheck import WithLabels, check_layer
+from minigan.gan import classification_loss, train_step
+from minigan.gradcheck import WithLabels, check_function, check_layer
 from minigan.models.conditional import ConditionalGenerator, ProjectionDiscriminator, conditional_input, one_hot
 from minigan.models.dcgan import Discriminator
+
+from .helpers import BothOutputs
 
 VOCAB = {"hair_color": ["black", "blond", "pink"], "eye_color": ["blue", "red"]}
 ATTRIBUTES = ["hair_color", "eye_color"]
@@ -82,6 +84,68 @@ def test_a_conditional_step_trains_the_tables_and_needs_both_label_sets():
         train_step(G, D, opt_g, opt_d, real, z, labels_real=LABELS)
 
 
+# -- the auxiliary classifier (AC-GAN) ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_the_auxiliary_classifiers_backward_agrees_with_finite_differences(mode):
+    D = ProjectionDiscriminator(ATTRIBUTES, VOCAB, ndf=4, image_size=16, rng=0, auxiliary=True)
+    if mode == "eval":
+        D.train().forward(np.random.default_rng(1).standard_normal((8, 3, 16, 16)).astype(np.float32),
+                          np.tile(LABELS, (2, 1)))
+        D.eval()
+    x = np.random.default_rng(10).standard_normal((4, 3, 16, 16))
+    result = check_layer(BothOutputs(D, LABELS), x)
+    names = [c.name for c in result.checks]
+    assert {"layer.classifier.W", "layer.classifier.b", "layer.projection.E0", "x"} <= set(names)
+    result.assert_ok()
+    assert D.config()["auxiliary"] is True and "auxiliary" not in ProjectionDiscriminator(ATTRIBUTES, VOCAB).config()
+    with pytest.raises(ValueError, match="no classifier"):
+        ProjectionDiscriminator(ATTRIBUTES, VOCAB, ndf=4, image_size=16).backward(np.ones(4), np.ones((4, 5)))
+
+
+def test_the_classification_loss_sums_a_cross_entropy_per_attribute():
+    rng = np.random.default_rng(0)
+    logits = rng.standard_normal((4, 5))  # hair colour's 3 logits, then eye colour's 2
+
+    def by_hand(z):
+        total = 0.0
+        for block, column in ((z[:, :3], LABELS[:, 0]), (z[:, 3:], LABELS[:, 1])):
+            log_p = block - np.log(np.exp(block).sum(axis=1, keepdims=True))
+            total += -log_p[np.arange(4), column].mean()
+        return total
+
+    loss, grad = classification_loss(logits, LABELS, (3, 2))
+    assert float(loss) == pytest.approx(by_hand(logits), rel=1e-12)
+    state = {}
+    result = check_function(lambda z: state.update(out=classification_loss(z, LABELS, (3, 2))) or state["out"][0],
+                            lambda: state["out"][1], logits)
+    result.assert_ok()
+    for block, column in ((slice(0, 3), LABELS[:, 0]), (slice(3, 5), LABELS[:, 1])):  # (softmax - one-hot) / N
+        p = np.exp(logits[:, block]) / np.exp(logits[:, block]).sum(axis=1, keepdims=True)
+        np.testing.assert_allclose(grad[:, block], (p - np.eye(p.shape[1])[column]) / 4, rtol=1e-12)
+
+
+def test_a_step_with_the_auxiliary_loss_teaches_the_classifier_and_needs_one():
+    rng = np.random.default_rng(0)
+    G = ConditionalGenerator(ATTRIBUTES, VOCAB, nz=6, ngf=4, image_size=16, rng=1)
+    D = ProjectionDiscriminator(ATTRIBUTES, VOCAB, ndf=4, image_size=16, rng=2, auxiliary=True)
+    opt_g, opt_d = optim.Adam(G, lr=1e-3, betas=(0.5, 0.999)), optim.Adam(D, lr=1e-3, betas=(0.5, 0.999))
+    real = rng.uniform(-1, 1, (4, 3, 16, 16)).astype(np.float32)
+    z = G.inputs(rng.standard_normal((4, 6)).astype(np.float32), LABELS[::-1])
+    before = D.classifier.params["W"].copy()
+    plain = copy.deepcopy((G, D, opt_g, opt_d))
+    with_aux = train_step(G, D, opt_g, opt_d, real, z, labels_real=LABELS, labels_fake=LABELS[::-1], aux_weight=1.0)
+    without = train_step(*plain, real, z, labels_real=LABELS, labels_fake=LABELS[::-1])
+    assert np.abs(D.classifier.params["W"] - before).max() > 0  # taught in D's step
+    np.testing.assert_array_equal(plain[1].classifier.params["W"], before)  # weight 0: left alone
+    assert float(with_aux.loss_d) > float(without.loss_d)  # the cross-entropies are part of the losses
+    assert float(with_aux.loss_g) > float(without.loss_g)
+    with pytest.raises(ValueError, match="auxiliary=True"):
+        train_step(G, ProjectionDiscriminator(ATTRIBUTES, VOCAB, ndf=4, image_size=16), opt_g, opt_d, real, z,
+                   labels_real=LABELS, labels_fake=LABELS, aux_weight=1.0)
+
+
 # -- a conditional run ------------------------------------------------------------------------------
 
 
@@ -125,6 +189,35 @@ def test_a_tiny_conditional_run_trains_resumes_bit_exactly_and_samples_by_label(
     z = np.zeros((2, G.noise_size), np.float32)
     images = generate(G, G.inputs(z, [[0, 0], [len(colours) - 1, 0]]))
     assert np.abs(images[0] - images[1]).max() > 0  # the label, not the noise, made them differ
+
+
+def test_a_run_with_the_auxiliary_classifier_saves_it_and_resumes_bit_exactly(tmp_path, tiny_idols):
+    from minigan.checkpoint import load_checkpoint, load_discriminator, save_checkpoint
+    from minigan.errors import CheckpointError, SettingsError
+    from minigan.train import Trainer
+
+    from .cases import tiny_train_config
+    from .helpers import assert_same_weights, weights
+
+    settings = dict(condition="hair_color,eye_color", aux_weight=1.0)
+    first = Trainer(tiny_train_config(tmp_path / "a", epochs=1, **settings), dataset=tiny_idols)
+    first.run()
+    resumed = Trainer(resume=tmp_path / "a" / "run", overrides={"epochs": 2}, dataset=tiny_idols)
+    resumed.run()
+    straight = Trainer(tiny_train_config(tmp_path / "b", **settings), dataset=tiny_idols)
+    straight.run()
+    assert_same_weights(weights(straight), weights(resumed))
+    assert "D/classifier.W" in weights(straight)
+    D, meta = load_discriminator(tmp_path / "b" / "run")
+    assert D.auxiliary and meta["config"]["aux_weight"] == 1.0
+    np.testing.assert_array_equal(D.classifier.params["W"], straight.D.classifier.params["W"])
+    arrays, meta = load_checkpoint(tmp_path / "b" / "run")
+    meta["models"]["D"]["auxiliary"] = "yes"
+    save_checkpoint(tmp_path / "edited.npz", arrays, meta)
+    with pytest.raises(CheckpointError, match="models.D.auxiliary should be true or false"):
+        load_discriminator(tmp_path / "edited.npz")
+    with pytest.raises(SettingsError, match="aux_weight is for a conditional model"):
+        Trainer(tiny_train_config(tmp_path / "c", aux_weight=1.0), dataset=tiny_idols)
 
 
 def test_a_condition_the_data_cannot_give_is_refused_before_any_work(tmp_path, tiny_idols):

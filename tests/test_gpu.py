@@ -31,7 +31,7 @@ from minigan.models.dcgan import Discriminator, Generator
 
 from . import cases
 from .cases import DTYPES, GEOMETRIES, GPU, LAYERS, tiny_train_config
-from .helpers import assert_close, assert_same_bits, channels_last
+from .helpers import BothOutputs, assert_close, assert_same_bits, channels_last
 
 pytestmark = GPU
 
@@ -176,11 +176,12 @@ def test_every_layer_forward_and_backward_match_the_cpu(cp, case, rng):
         assert_close(dx_g, dx, **FLOAT32, what="batchnorm eval dx")
 
 
-def assert_network_matches_on_the_gpu(cp, net, x, labels=None):
-    """``net`` and its copy on the GPU, forward and backward (with ``labels`` when it takes them):
-    the same output, input gradient and every parameter's gradient, to float32 rounding."""
+def assert_network_matches_on_the_gpu(cp, net, x, labels=None, wrapper=WithLabels):
+    """``net`` and its copy on the GPU, forward and backward (with ``labels`` when it takes them,
+    through ``wrapper``): the same output, input gradient and every parameter's gradient, to
+    float32 rounding."""
     net_g = copy.deepcopy(net).to("gpu")
-    wrap = (lambda m: m) if labels is None else (lambda m: WithLabels(m, labels))  # noqa: E731
+    wrap = (lambda m: m) if labels is None else (lambda m: wrapper(m, labels))  # noqa: E731
     y, dx, _ = forward_backward(wrap(net), x)
     y_g, dx_g, _ = forward_backward(wrap(net_g), cp.asarray(x))
     assert_close(y_g, y, rtol=1e-4, atol=1e-6, what="y")
@@ -200,7 +201,8 @@ def test_dcgan_networks_match_the_cpu(cp, model, rng):
 @pytest.mark.parametrize("model", ["G", "D"])
 def test_the_conditional_networks_match_the_cpu(cp, model, rng):
     """The conditional generator with class-conditional batch norm (its tables made non-zero) and
-    the projection discriminator: forward and backward on both devices, every gradient."""
+    the projection discriminator with its auxiliary classifier (both outputs): forward and
+    backward on both devices, every gradient."""
     from minigan.models.conditional import ConditionalGenerator, ProjectionDiscriminator
 
     vocab, labels = {"hair_color": ["a", "b", "c"], "eye_color": ["x", "y"]}, np.array([[0, 1], [2, 0], [1, 1], [0, 0]] * 2)
@@ -211,9 +213,9 @@ def test_the_conditional_networks_match_the_cpu(cp, model, rng):
                 layer.params["Wg"][...] = rng.normal(0, 0.3, layer.params["Wg"].shape)
         x, labels = net.inputs(rng.standard_normal((8, 16)).astype(np.float32), labels), None  # labels in the input
     else:
-        net = ProjectionDiscriminator(list(vocab), vocab, ndf=8, image_size=32, rng=2)
+        net = ProjectionDiscriminator(list(vocab), vocab, ndf=8, image_size=32, rng=2, auxiliary=True)
         x = rng.uniform(-1, 1, (8, 3, 32, 32)).astype(np.float32)
-    assert_network_matches_on_the_gpu(cp, net, x, labels)
+    assert_network_matches_on_the_gpu(cp, net, x, labels, wrapper=WithLabels if model == "G" else BothOutputs)
 
 
 # -- training -----------------------------------------------------------------------------------------

@@ -21,6 +21,13 @@ The discriminator's logit is the DCGAN discriminator's plus the projection term:
 Real images are pushed up with their own labels, fakes down with the labels they were drawn
 for, so D learns whether an image looks like its label, and G learns to draw the label.
 
+With ``auxiliary=True`` the discriminator also classifies (AC-GAN, Odena et al. 2017, what
+make.girls.moe trained): a linear layer reads every attribute's logits off the mean of the same
+feature map, ``aux = W mean_hw(h) + b``, ``(N, sum K)``, one block per attribute. The trainer
+teaches it the real images' labels with a cross-entropy and lets G lower the same cross-entropy
+on its fakes (:func:`minigan.gan.train_step`'s ``aux_weight``): a direct push towards each
+label, where the projection only says whether image and label go together.
+
 With ``conditional_bn=True`` the labels act at every resolution too: each of the generator's
 batch norms is class-conditional (:class:`~minigan.nn.ConditionalBatchNorm2d`, BigGAN's way), its
 scale and shift a learned row per class, read from the same one-hots of the packed input. The
@@ -32,7 +39,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..backend import device_of, get_array_module, to_device
-from ..nn import BatchNorm2d, ConditionalBatchNorm2d, Projection
+from ..nn import BatchNorm2d, ConditionalBatchNorm2d, Linear, Projection
 from ..nn.embed import as_labels, check_label_range
 from .dcgan import Discriminator, Generator
 
@@ -122,10 +129,12 @@ class ConditionalGenerator(Generator):
 class ProjectionDiscriminator(Discriminator):
     """``forward(x, labels)``: the DCGAN discriminator's logit plus the projection of its last
     feature map onto the labels' embeddings. The projection is the sub-layer ``"projection"``
-    (its tables ``projection.E0``, ``projection.E1``... in the checkpoint)."""
+    (its tables ``projection.E0``, ``projection.E1``... in the checkpoint). ``auxiliary``: a
+    classifier too, the sub-layer ``"classifier"``, whose logits ``(N, sum K)`` each ``forward``
+    leaves in ``aux_logits`` and whose gradient ``backward(dy, daux)`` takes."""
 
     def __init__(self, attributes, vocab, nc: int = 3, ndf: int = 64, image_size: int = 64, dtype=np.float32,
-                 rng=None):
+                 rng=None, auxiliary: bool = False):
         rng = np.random.default_rng(rng)
         super().__init__(nc, ndf, image_size, dtype, rng)
         self.attributes = [str(a) for a in attributes]
@@ -133,14 +142,23 @@ class ProjectionDiscriminator(Discriminator):
         self.num_classes = tuple(len(self.vocab[a]) for a in self.attributes)
         width = self.layers[-1].params["W"].shape[1]  # the last conv's input channels (8 ndf)
         self.projection = Projection(width, self.num_classes, dtype=dtype, rng=rng)
+        self.auxiliary = bool(auxiliary)
+        if self.auxiliary:
+            self.classifier = Linear(width, sum(self.num_classes), dtype=dtype, rng=rng)
+        self.aux_logits = None
 
     def config(self) -> dict:
-        return {"attributes": self.attributes, "vocab": self.vocab, **super().config()}
+        config = {"attributes": self.attributes, "vocab": self.vocab, **super().config()}
+        if self.auxiliary:  # (absent for the models of before, which load as they were)
+            config["auxiliary"] = True
+        return config
 
     def children(self):
         yield from super().children()
         if hasattr(self, "projection"):  # (not yet while the DCGAN part is initialised)
             yield "projection", self.projection
+        if getattr(self, "auxiliary", False):
+            yield "classifier", self.classifier
 
     def forward(self, x, labels=None):
         if labels is None:
@@ -152,10 +170,18 @@ class ProjectionDiscriminator(Discriminator):
         for layer in self.layers[:-1]:
             h = layer.forward(h)
         labels = to_device(labels, device_of(h))
+        if self.auxiliary:
+            self.aux_logits = self.classifier.forward(h.mean(axis=(2, 3)))  # (N, sum K)
         return self.layers[-1].forward(h).reshape(x.shape[0]) + self.projection.forward(h, labels)
 
-    def backward(self, dy):
+    def backward(self, dy, daux=None):
+        """``dy (N,)``: the gradient of the logits; ``daux (N, sum K)``: of ``aux_logits`` (None: 0)."""
+        if daux is not None and not self.auxiliary:
+            raise ValueError("daux: this discriminator has no classifier (auxiliary=False)")
         dh = self.layers[-1].backward(dy.reshape(dy.shape[0], 1, 1, 1)) + self.projection.backward(dy)
+        if daux is not None:
+            _, _, height, width = dh.shape  # the mean over (h, w) spreads its gradient evenly
+            dh = dh + self.classifier.backward(daux)[:, :, None, None] / (height * width)
         for layer in reversed(self.layers[:-1]):
             dh = layer.backward(dh)
         return dh
@@ -163,3 +189,6 @@ class ProjectionDiscriminator(Discriminator):
     def clear_cache(self):
         super().clear_cache()
         self.projection.clear_cache()
+        if self.auxiliary:
+            self.classifier.clear_cache()
+        self.aux_logits = None
