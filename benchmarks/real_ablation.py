@@ -73,7 +73,8 @@ def train(args) -> int:
             trainer = Trainer(resume=run, overrides={"epochs": args.epochs})
         else:
             trainer = Trainer(config, force=run.exists())
-        trainer.run()
+        if trainer.run().get("interrupted"):  # Ctrl-C: stop here (run again to continue)
+            return 1
     return 0
 
 
