@@ -14,7 +14,8 @@
 both generators every ``--every`` epochs; a variant whose run already holds its last checkpoint is
 skipped, so an interrupted ablation continues where it stopped. ``measure`` draws ``--n`` images
 from the trained generator (raw) and its moving average (ema) of every saved checkpoint, and
-writes OUT/ablation.json, OUT/ablation.md (the table) and OUT/ablation.png: the Frechet distance
+writes OUT/ablation.json, OUT/ablation.md (the table), OUT/ablation_samples.png (the first images
+of each variant's last checkpoint, under real ones) and OUT/ablation.png: the Frechet distance
 in the classifier's features against every real image (what ``minigan evaluate --classifier
 runs/emoji_classifier.npz`` reports as ``fd``), its floor (two disjoint halves of the real set at
 the same sizes), and the classifier's histogram distance per label.
@@ -40,7 +41,10 @@ from minigan.metrics import attribute_histogram_distance, frechet_distance_of_fe
 from minigan.models.classifier import classify, generate_and_classify, load_classifier
 from minigan.sampling import noise
 from minigan.train import TrainConfig, Trainer
-from minigan.viz import line_plot
+from minigan.viz import labelled_grid, line_plot
+
+#: Images per variant in ablation_samples.png.
+SHOWN = 12
 
 #: Each variant: what it changes against today's defaults (TrainConfig field -> value).
 VARIANTS = {
@@ -100,7 +104,7 @@ def measure(args) -> int:
     split = np.random.default_rng(args.seed).permutation(len(real))
     half = min(args.n, len(real) // 2)
     floor = frechet_distance_of_features(real_out.features[split[half:]], real_out.features[split[:half]])
-    rows = []
+    rows, last_images = [], {}  # {(variant, generator): the first images of the last checkpoint}
     for run in runs:
         minutes = _minutes(run)
         for path in sorted((run / "checkpoints").glob("epoch_*.npz")):
@@ -109,7 +113,8 @@ def measure(args) -> int:
                 start = time.perf_counter()
                 G, _ = load_generator(path, raw=generator == "raw")
                 z = noise(np.random.default_rng(args.seed), args.n, G.nz)
-                fake_out, _ = generate_and_classify(G, clf, z)
+                fake_out, images = generate_and_classify(G, clf, z, keep_images=True)
+                last_images[run.name, generator] = images[:SHOWN]
                 hist = attribute_histogram_distance(real_out.predictions, fake_out.predictions, classes)
                 rows.append({"variant": run.name, "epoch": epoch, "generator": generator,
                              "minutes": round(minutes.get(epoch, float("nan")), 2),
@@ -127,8 +132,13 @@ def measure(args) -> int:
     line_plot([("FD, moving average (lower is better)", series("ema")), ("FD, trained generator", series("raw"))],
               out / "ablation.png", xlabel="epoch",
               title=f"{real.source}: the recipe's parts ({args.n} images, floor {floor:.0f})")
+    done = [r.name for r in runs if (r.name, "ema") in last_images]
+    shown = [real.images[split[:SHOWN]]] + [last_images[name, g] for name in done for g in ("ema", "raw")]
+    labels = ["real"] + [f"{name} ({g})" for name in done for g in ("ema", "raw")]
+    labelled_grid(np.stack(shown), labels, scale=1).save(out / "ablation_samples.png")
     print(table(report))
-    print(f"wrote {out / 'ablation.json'}, {out / 'ablation.md'} and {out / 'ablation.png'}")
+    print(f"wrote {out / 'ablation.json'}, {out / 'ablation.md'}, {out / 'ablation.png'} and "
+          f"{out / 'ablation_samples.png'} (the first {SHOWN} images of each variant's last checkpoint)")
     return 0
 
 
@@ -140,6 +150,8 @@ def table(report: dict) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, changes in report["variants"].items():
         mine = {(r["epoch"], r["generator"]): r for r in rows if r["variant"] == name}
+        if not mine:  # no checkpoint yet
+            continue
         cells = [name, ", ".join(f"{k}={v}" for k, v in changes.items()) or "(the defaults)"]
         cells += [f"{mine[(e, g)]['fd']:.0f}" if (e, g) in mine else "" for g in ("ema", "raw") for e in epochs]
         cells.append(f"{max(r['minutes'] for r in mine.values()):.0f}")
