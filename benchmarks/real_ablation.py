@@ -17,8 +17,8 @@ from the trained generator (raw) and its moving average (ema) of every saved che
 writes OUT/ablation.json, OUT/ablation.md (the table), OUT/ablation_samples.png (the first images
 of each variant's last checkpoint, under real ones) and OUT/ablation.png: the Frechet distance
 in the classifier's features against every real image (what ``minigan evaluate --classifier
-runs/emoji_classifier.npz`` reports as ``fd``), its floor (two disjoint halves of the real set at
-the same sizes), and the classifier's histogram distance per label.
+runs/emoji_classifier.npz`` reports as ``fd``), its floor (``fd_real``: ``--n`` real images
+against the rest), and the classifier's histogram distance per label.
 
 No Inception network can be downloaded here, so the features are those of minigan's own
 classifier trained on the set's Unicode groups and subgroups (held-out accuracy printed by the
@@ -37,7 +37,7 @@ import numpy as np
 
 from minigan.checkpoint import load_generator
 from minigan.data import load_dataset
-from minigan.metrics import attribute_histogram_distance, frechet_distance_of_features
+from minigan.metrics import attribute_histogram_distance, frechet_distance_floor, frechet_distance_of_features
 from minigan.models.classifier import classify, generate_and_classify, load_classifier
 from minigan.sampling import noise
 from minigan.train import TrainConfig, Trainer
@@ -101,9 +101,8 @@ def measure(args) -> int:
     real = load_dataset(json.loads((runs[0] / "config.json").read_text())["data"])
     real_out = classify(clf, real.images)
     classes = {a: len(clf_meta["vocab"][a]) for a in clf.heads}
-    split = np.random.default_rng(args.seed).permutation(len(real))
-    half = min(args.n, len(real) // 2)
-    floor = frechet_distance_of_features(real_out.features[split[half:]], real_out.features[split[:half]])
+    floor = frechet_distance_floor(real_out.features, args.n, args.seed)  # evaluate's fd_real
+    shown_real = real.images[np.random.default_rng(args.seed).permutation(len(real))[:SHOWN]]
     rows, last_images = [], {}  # {(variant, generator): the first images of the last checkpoint}
     for run in runs:
         minutes = _minutes(run)
@@ -111,13 +110,13 @@ def measure(args) -> int:
             epoch = int(path.stem.split("_")[1])
             for generator in ("raw", "ema"):
                 start = time.perf_counter()
-                G, _ = load_generator(path, raw=generator == "raw")
-                z = noise(np.random.default_rng(args.seed), args.n, G.nz)
+                G, meta = load_generator(path, raw=generator == "raw")  # (the recipe's unconditional DCGAN)
+                z = noise(np.random.default_rng(args.seed), args.n, G.nz, meta["config"]["noise"])
                 fake_out, images = generate_and_classify(G, clf, z, keep_images=True)
                 last_images[run.name, generator] = images[:SHOWN]
                 hist = attribute_histogram_distance(real_out.predictions, fake_out.predictions, classes)
                 rows.append({"variant": run.name, "epoch": epoch, "generator": generator,
-                             "minutes": round(minutes.get(epoch, float("nan")), 2),
+                             "minutes": round(minutes[epoch], 2) if epoch in minutes else None,
                              "fd": round(frechet_distance_of_features(real_out.features, fake_out.features), 2),
                              **{f"tv_{a}": round(v, 4) for a, v in hist.items()}})
                 print(json.dumps(rows[-1]), f"({time.perf_counter() - start:.1f} s)", flush=True)
@@ -133,7 +132,7 @@ def measure(args) -> int:
               out / "ablation.png", xlabel="epoch",
               title=f"{real.source}: the recipe's parts ({args.n} images, floor {floor:.0f})")
     done = [r.name for r in runs if (r.name, "ema") in last_images]
-    shown = [real.images[split[:SHOWN]]] + [last_images[name, g] for name in done for g in ("ema", "raw")]
+    shown = [shown_real] + [last_images[name, g] for name in done for g in ("ema", "raw")]
     labels = ["real"] + [f"{name} ({g})" for name in done for g in ("ema", "raw")]
     labelled_grid(np.stack(shown), labels, scale=1).save(out / "ablation_samples.png")
     print(table(report))
@@ -154,9 +153,10 @@ def table(report: dict) -> str:
             continue
         cells = [name, ", ".join(f"{k}={v}" for k, v in changes.items()) or "(the defaults)"]
         cells += [f"{mine[(e, g)]['fd']:.0f}" if (e, g) in mine else "" for g in ("ema", "raw") for e in epochs]
-        cells.append(f"{max(r['minutes'] for r in mine.values()):.0f}")
+        spent = [r["minutes"] for r in mine.values() if r["minutes"] is not None]
+        cells.append(f"{max(spent):.0f}" if spent else "")
         lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + f"\n\nFloor (two halves of the real set): {report['fd_floor']:.0f}\n"
+    return "\n".join(lines) + f"\n\nFloor ({report['n']} real images against the rest): {report['fd_floor']:.0f}\n"
 
 
 def main(argv=None) -> int:

@@ -435,6 +435,8 @@ def check_model_config(prefix: str, config, arrays: dict, source) -> dict:
         width = c["ndf"] * 2 ** (k - 1)
         expected = {f"{prefix}/0.W": (c["ndf"], c["nc"], 4, 4), f"{prefix}/{3 * k - 1}.W": (1, width, 4, 4),
                     **{f"{prefix}/projection.E{a}": (n, width) for a, n in enumerate(num_classes)}}
+        if config.get("auxiliary"):
+            expected[f"{prefix}/classifier.W"] = (sum(num_classes), width)
     for key, shape in expected.items():
         got = arrays.get(key)
         if got is None or tuple(got.shape) != shape:

@@ -46,7 +46,7 @@ FLOAT_RANGES = {
     "beta2": (0, 1, "[)"),
     "real_label": (0, 1, "(]"),
     "ema_half_life": (0, 1e9, "[]"),
-    "aux_weight": (0, 100, "[]"),
+    "aux_weight": (0, 10, "[]"),
 }
 
 #: Settings added after checkpoints were first written, with the value that reproduces how a
@@ -158,8 +158,8 @@ class TrainConfig:
                                                  f"got {self.condition_layers!r}"))
         elif self.condition_layers == "all" and isinstance(self.condition, str) and is_unconditional(self.condition):
             problems.append(("condition_layers", "'all' is for a conditional model: give the labels with --condition"))
-        if (isinstance(self.aux_weight, (int, float)) and self.aux_weight > 0 and isinstance(self.condition, str)
-                and is_unconditional(self.condition)):
+        if (not any(name == "aux_weight" for name, _ in problems) and self.aux_weight > 0
+                and isinstance(self.condition, str) and is_unconditional(self.condition)):
             problems.append(("aux_weight", "is for a conditional model: give the labels with --condition"))
         for name, check in (("device", lambda: normalize_device(self.device)),
                             ("diffaugment", lambda: DiffAugment(self._diffaugment_policy())),

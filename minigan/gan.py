@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 from .backend import get_array_module
 from .nn import BCEWithLogitsLoss, SoftmaxCrossEntropyLoss, sigmoid
+from .nn.embed import as_labels
 
 __all__ = ["StepResult", "train_step", "classification_loss"]
 
@@ -37,8 +38,10 @@ __all__ = ["StepResult", "train_step", "classification_loss"]
 class StepResult:
     """What one step measured, as 0-d arrays on the step's device (no host synchronisation).
 
-    ``loss_d``, ``loss_g``: the two losses. ``d_real``, ``d_fake``: mean D(x) and D(G(z))
-    (probabilities, after the sigmoid) in the D step; ``d_fake_g``: mean D(G(z)) in the G step.
+    ``loss_d``, ``loss_g``: the two adversarial losses. ``d_real``, ``d_fake``: mean D(x) and
+    D(G(z)) (probabilities, after the sigmoid) in the D step; ``d_fake_g``: mean D(G(z)) in the G
+    step. ``aux_d``, ``aux_g``: with an auxiliary classifier, its cross-entropies on the real
+    images (D's step) and on the fakes (G's step), unweighted; None without one.
     """
 
     loss_d: object
@@ -46,10 +49,12 @@ class StepResult:
     d_real: object
     d_fake: object
     d_fake_g: object
+    aux_d: object = None
+    aux_g: object = None
 
     def as_floats(self) -> dict[str, float]:
         """The numbers as Python floats (synchronises a GPU: call only when showing them)."""
-        return {k: float(v) for k, v in self.__dict__.items()}
+        return {k: float(v) for k, v in self.__dict__.items() if v is not None}
 
 
 @contextlib.contextmanager
@@ -65,7 +70,9 @@ def classification_loss(logits, labels, num_classes):
     """``(loss, dlogits)``: the sum over attributes of the mean softmax cross-entropy of each
     attribute's block of ``logits (N, sum K)`` against its column of ``labels (N, A)``."""
     xp = get_array_module(logits)
-    labels = xp.asarray(labels)
+    labels = as_labels(labels, xp, len(num_classes))  # (N, A); a 1-d array for one attribute
+    if logits.shape[1:] != (sum(num_classes),):
+        raise ValueError(f"logits of shape {logits.shape} for classes {tuple(num_classes)}: expected (N, {sum(num_classes)})")
     total, grad, start = 0, xp.empty_like(logits), 0
     for a, k in enumerate(num_classes):
         ce = SoftmaxCrossEntropyLoss()
@@ -90,8 +97,8 @@ def train_step(G, D, opt_g, opt_d, real, z, *, real_label: float = 1.0, augment=
             the labels ``(N, A)`` of the real images and those the fakes were drawn for (``z``
             is then the generator's packed input, noise and one-hots); D takes them with the images.
         aux_weight: the weight of the auxiliary classifier's cross-entropies (a conditional D
-            built with ``auxiliary=True``); 0 leaves the classifier out. They are part of the
-            returned ``loss_d`` and ``loss_g``.
+            built with ``auxiliary=True``); 0 leaves the classifier out. They are returned apart
+            (``aux_d``, ``aux_g``), not in ``loss_d`` and ``loss_g``.
     """
     bce = loss or BCEWithLogitsLoss()
     T = augment
@@ -103,12 +110,12 @@ def train_step(G, D, opt_g, opt_d, real, z, *, real_label: float = 1.0, augment=
         raise ValueError("aux_weight needs a conditional discriminator with a classifier (auxiliary=True) and labels")
 
     def gradients(logits, target, labels):
-        """The loss of ``logits`` (and, with the classifier, of D's aux_logits) and D.backward's arguments."""
+        """The adversarial loss of ``logits``, the classifier's (None without one) and D.backward's arguments."""
         value, grads = bce.forward(logits, target), [bce.backward()]
-        if classify:
-            aux, daux = classification_loss(D.aux_logits, labels, D.num_classes)
-            value, grads = value + aux_weight * aux, grads + [aux_weight * daux]
-        return value, grads
+        if not classify:
+            return value, None, grads
+        aux, daux = classification_loss(D.aux_logits, labels, D.num_classes)
+        return value, aux, grads + [aux_weight * daux]
 
     def judge(images, labels):
         return D.forward(images) if labels is None else D.forward(images, labels)
@@ -117,7 +124,7 @@ def train_step(G, D, opt_g, opt_d, real, z, *, real_label: float = 1.0, augment=
     opt_d.zero_grad()
     with _without_input_gradient(D):  # dL/d(images) is not needed in D's step
         logits_real = judge(T.forward(real) if T is not None else real, labels_real)  # (N,)
-        loss_real, grads = gradients(logits_real, real_label, labels_real)
+        loss_real, aux_d, grads = gradients(logits_real, real_label, labels_real)
         D.backward(*grads)  # accumulates into D.grads
         fake = G.forward(z)  # (N, C, S, S), kept for the G step
         logits_fake = judge(T.forward(fake) if T is not None else fake, labels_fake)
@@ -129,7 +136,7 @@ def train_step(G, D, opt_g, opt_d, real, z, *, real_label: float = 1.0, augment=
     opt_g.zero_grad()
     with D.mode(requires_grad=False):  # skip D's weight gradients: they would be thrown away
         logits_g = judge(T.forward(fake) if T is not None else fake, labels_fake)
-        loss_g, grads = gradients(logits_g, 1.0, labels_fake)
+        loss_g, aux_g, grads = gradients(logits_g, 1.0, labels_fake)
         dfake = D.backward(*grads)  # dL_G / d(T(fake))
         if T is not None:
             dfake = T.backward(dfake)  # through the augmentation to the clean fake
@@ -138,4 +145,4 @@ def train_step(G, D, opt_g, opt_d, real, z, *, real_label: float = 1.0, augment=
 
     return StepResult(loss_d=loss_real + loss_fake, loss_g=loss_g,
                       d_real=xp.mean(sigmoid(logits_real)), d_fake=xp.mean(sigmoid(logits_fake)),
-                      d_fake_g=xp.mean(sigmoid(logits_g)))
+                      d_fake_g=xp.mean(sigmoid(logits_g)), aux_d=aux_d, aux_g=aux_g)

@@ -25,6 +25,7 @@ __all__ = [
     "feature_statistics",
     "frechet_distance",
     "frechet_distance_of_features",
+    "frechet_distance_floor",
     "histogram_distance",
     "class_shares",
     "attribute_histogram_distance",
@@ -85,6 +86,15 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
 def frechet_distance_of_features(features_a, features_b) -> float:
     """:func:`frechet_distance` between the Gaussians fitted to two sets of features ``(N, F)``."""
     return frechet_distance(*feature_statistics(features_a), *feature_statistics(features_b))
+
+
+def frechet_distance_floor(real_features, n: int, seed: int = 0) -> float:
+    """The Frechet distance between ``min(n, N // 2)`` of the real features ``(N, F)``, drawn by
+    ``seed``, and the rest: what a generator of ``n`` samples as good as the data would score
+    (``evaluate``'s ``fd_real``), the floor of :func:`frechet_distance_of_features` at that size."""
+    split = np.random.default_rng(seed).permutation(len(real_features))
+    held = min(n, len(real_features) // 2)
+    return frechet_distance_of_features(real_features[split[held:]], real_features[split[:held]])
 
 
 # -- attribute histograms ------------------------------------------------------------------------

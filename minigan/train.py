@@ -533,6 +533,9 @@ class Trainer:
             panels = [("losses", {"D loss": series("loss_d"), "G loss": series("loss_g")}),
                       ("discriminator outputs (probability of 'real')",
                        {"D(x)": series("d_real"), "D(G(z))": series("d_fake")})]
+            if all("aux_d" in h for h in self.history):  # a run with an auxiliary classifier
+                panels.append(("the auxiliary classifier's cross-entropy (unweighted)",
+                               {"on real images (D)": series("aux_d"), "on the fakes (G)": series("aux_g")}))
             self._write_picture("losses.png", lambda f: line_plot(panels, f, title=f"{self.config.name}: training curves"))
 
     def _write_real_batch(self) -> None:
@@ -636,9 +639,10 @@ class Trainer:
             if self.step % c.log_every == 0 or self.batch_in_epoch == self.steps_per_epoch:
                 # the only host synchronisation: average the pending steps' numbers
                 xp = get_array_module(pending[0].loss_d)
-                means = to_numpy(xp.stack([xp.stack([getattr(r, k) for k in _LOGGED]) for r in pending]).mean(axis=0))
+                logged = _LOGGED + (("aux_d", "aux_g") if c.aux_weight > 0 else ())  # the classifier's apart
+                means = to_numpy(xp.stack([xp.stack([getattr(r, k) for k in logged]) for r in pending]).mean(axis=0))
                 record = {"type": "step", "step": self.step, "epoch": self.epoch + 1,
-                          **{k: float(v) for k, v in zip(_LOGGED, means)}}
+                          **{k: float(v) for k, v in zip(logged, means)}}
                 self._check_finite(record)
                 self._log(record)
                 self.history.append(record)

@@ -4,6 +4,7 @@ projection discriminator's gradients in float64, and a conditional training step
 from __future__ import annotations
 
 import copy
+import json
 
 import numpy as np
 import pytest
@@ -139,8 +140,14 @@ def test_a_step_with_the_auxiliary_loss_teaches_the_classifier_and_needs_one():
     without = train_step(*plain, real, z, labels_real=LABELS, labels_fake=LABELS[::-1])
     assert np.abs(D.classifier.params["W"] - before).max() > 0  # taught in D's step
     np.testing.assert_array_equal(plain[1].classifier.params["W"], before)  # weight 0: left alone
-    assert float(with_aux.loss_d) > float(without.loss_d)  # the cross-entropies are part of the losses
-    assert float(with_aux.loss_g) > float(without.loss_g)
+    assert without.aux_d is None and without.aux_g is None and float(with_aux.aux_d) > 0
+    # the G step's cross-entropy, from the logits that step left in D, its last forward pass
+    assert float(with_aux.aux_g) == pytest.approx(float(classification_loss(D.aux_logits, LABELS[::-1], (3, 2))[0]))
+    hair = np.ascontiguousarray(D.aux_logits[:, :3])
+    np.testing.assert_array_equal(classification_loss(hair, LABELS[:, :1], (3,))[1],  # one attribute: (N,) labels too
+                                  classification_loss(hair, LABELS[:, 0], (3,))[1])
+    with pytest.raises(ValueError, match=r"expected \(N, 5\)"):
+        classification_loss(hair, LABELS, (3, 2))
     with pytest.raises(ValueError, match="auxiliary=True"):
         train_step(G, ProjectionDiscriminator(ATTRIBUTES, VOCAB, ndf=4, image_size=16), opt_g, opt_d, real, z,
                    labels_real=LABELS, labels_fake=LABELS, aux_weight=1.0)
@@ -217,7 +224,12 @@ def test_a_run_with_the_auxiliary_classifier_saves_it_and_resumes_bit_exactly(tm
     with pytest.raises(CheckpointError, match="models.D.auxiliary should be true or false"):
         load_discriminator(tmp_path / "edited.npz")
     with pytest.raises(SettingsError, match="aux_weight is for a conditional model"):
-        Trainer(tiny_train_config(tmp_path / "c", aux_weight=1.0), dataset=tiny_idols)
+        Trainer(tiny_train_config(tmp_path / "c", aux_weight=np.float32(1.0)), dataset=tiny_idols)
+    with pytest.raises(SettingsError, match=r"aux_weight must be a finite number in \[0, 10\], got True$"):
+        Trainer(tiny_train_config(tmp_path / "c", aux_weight=True), dataset=tiny_idols)
+    logged = [json.loads(line) for line in (tmp_path / "b" / "run" / "log.jsonl").read_text().splitlines()]
+    steps = [r for r in logged if r.get("type") == "step"]
+    assert steps and all(r["aux_d"] > 0 and r["aux_g"] > 0 for r in steps)  # the classifier's losses, logged apart
 
 
 def test_a_condition_the_data_cannot_give_is_refused_before_any_work(tmp_path, tiny_idols):

@@ -254,12 +254,12 @@ def test_training_steps_give_the_cpu_losses(cp):
         assert np.abs(ours - theirs).max() <= 3 * 2 * 2e-4 + 1e-5, mode
 
 
-def train_tiny(tmp_path, tiny_idols, device):
-    """One epoch of the tiny trainer on ``device`` (outputs under tmp_path/device/run): its
-    result and its log records."""
+def train_tiny(tmp_path, tiny_idols, device, **settings):
+    """One epoch of the tiny trainer on ``device`` (outputs under tmp_path/device/run), with any
+    other ``settings``: its result and its log records."""
     from minigan.train import Trainer
 
-    config = tiny_train_config(tmp_path / device, epochs=1, first_epoch_samples=1, device=device)
+    config = tiny_train_config(tmp_path / device, epochs=1, first_epoch_samples=1, device=device, **settings)
     result = Trainer(config, dataset=tiny_idols).run()
     log = tmp_path / device / "run" / "log.jsonl"
     return result, [json.loads(line) for line in log.read_text().splitlines()]
@@ -279,6 +279,19 @@ def test_a_tiny_training_run_on_the_gpu_logs_the_cpu_losses(cp, tmp_path, tiny_i
             assert ours[key] == pytest.approx(theirs[key], rel=1e-3), key
     for name in ("progress.gif", "fooled.png", "samples/epoch_001.png", "checkpoints/last.npz"):
         assert (tmp_path / "gpu" / "run" / name).is_file(), name
+
+
+def test_a_conditional_run_with_the_auxiliary_classifier_logs_the_cpu_losses_on_the_gpu(cp, tmp_path, tiny_idols):
+    """The labels (NumPy) meet the classifier's logits (CuPy) in the cross-entropy of both steps:
+    the same logged losses, the classifier's included, as on the CPU."""
+    settings = {"condition": "hair_color,eye_color", "aux_weight": 1.0}
+    _, gpu_log = train_tiny(tmp_path, tiny_idols, "gpu", **settings)
+    _, cpu_log = train_tiny(tmp_path, tiny_idols, "cpu", **settings)
+    steps, cpu_steps = ([r for r in log if r["type"] == "step"] for log in (gpu_log, cpu_log))
+    assert len(steps) == len(cpu_steps) == 2
+    for ours, theirs in zip(steps, cpu_steps):
+        for key in ("loss_d", "loss_g", "aux_d", "aux_g"):
+            assert ours[key] == pytest.approx(theirs[key], rel=1e-3), key
 
 
 def test_sampling_on_the_gpu_draws_the_cpu_idols(cp, tmp_path, tiny_idols):

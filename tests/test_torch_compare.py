@@ -244,8 +244,9 @@ def test_diffaugment_draws_from_the_reference_codes_ranges(size):
     centre in [0, size + (1 - c % 2)), c = int(size / 2 + 0.5)), and its colour ranges."""
     p = nn.DiffAugment(rng=0).sample((20_000, 3, size, size))
     s, c = int(size * 0.125 + 0.5), int(size * 0.5 + 0.5)
-    assert set(np.unique(p["shift"])) == set(range(-s, s + 1))
-    assert set(np.unique(p["cutout"] + c // 2)) == set(range(0, size + (1 - c % 2)))
+    for axis in (0, 1):  # rows and columns each
+        assert set(np.unique(p["shift"][:, axis])) == set(range(-s, s + 1))
+        assert set(np.unique(p["cutout"][:, axis] + c // 2)) == set(range(0, size + (1 - c % 2)))
     assert p["cutout_size"] == (c, c)
     for key, (low, high) in {"brightness": (-0.5, 0.5), "saturation": (0, 2), "contrast": (0.5, 1.5)}.items():
         assert low <= p[key].min() < low + 0.01 and high - 0.01 < p[key].max() < high, key

@@ -30,7 +30,8 @@ def main(argv=None) -> int:
                            description="Train the attribute classifier on labelled idols with a held-out "
                                        "split, print the held-out accuracy per attribute, and save it.")
     train.add_argument("--out", default=DEFAULT_CLASSIFIER, help="where to save it")
-    train.add_argument("--data", default="idols", help="labelled data: 'idols' or 'idols:SEED'")
+    train.add_argument("--data", default="idols", help="labelled data: 'idols', 'idols:SEED', or a folder with a "
+                                                          "labels.csv (give its labels with --attributes)")
     train.add_argument("--attributes", default=",".join(CLASSIFIER_ATTRIBUTES),
                        help="the labels it learns, one head each (a comma list): the built-in set's three by default; "
                             "for a folder, columns of its labels.csv (e.g. group,subgroup), whose features then give "

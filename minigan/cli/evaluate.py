@@ -11,8 +11,8 @@ from ..backend import normalize_device
 from ..data import load_dataset
 from ..errors import MiniganError
 from ..latent import load_vector
-from ..metrics import (attribute_histogram_distance, class_shares, edit_success, frechet_distance_of_features,
-                       label_control, label_set_quality, memorisation)
+from ..metrics import (attribute_histogram_distance, class_shares, edit_success, frechet_distance_floor,
+                       frechet_distance_of_features, label_control, label_set_quality, memorisation)
 from ..models.classifier import DEFAULT_CLASSIFIER, classify, generate_and_classify, load_classifier, parse_target
 from ..sampling import noise
 from ..viz import attribute_chart, line_plot, nearest_pairs_picture, save_grid
@@ -117,11 +117,8 @@ def main(argv=None) -> int:
     if is_conditional(G):  # labels drawn as the training data mixes them
         z = G.inputs(z, seeded_labels(args, G, meta, args.n))
     fake_out, fake_images = generate_and_classify(G, clf, z, keep_images=True, progress="generating and classifying")
-    # the floor: the same distance between two disjoint sets of real idols (n of them vs the rest)
-    split = np.random.default_rng(args.seed).permutation(len(real))
-    n_floor = min(args.n, len(real) // 2)
     fd = frechet_distance_of_features(real_out.features, fake_out.features)
-    fd_real = frechet_distance_of_features(real_out.features[split[n_floor:]], real_out.features[split[:n_floor]])
+    fd_real = frechet_distance_floor(real_out.features, args.n, args.seed)  # n real idols against the rest
     classes = {a: len(vocab[a]) for a in clf.heads}
     hist = attribute_histogram_distance(real_out.predictions, fake_out.predictions, classes)
     memo = memorisation(fake_images, fake_out.features, real.images, real_out.features, seed=args.seed, device=device)
