@@ -327,7 +327,8 @@ def measure_pictures(ctx) -> list[Path]:
 
 
 def measure_checkpoints(ctx) -> list[Path]:
-    """Eight idols (the same noise) from the untrained generator and three checkpoints of the run."""
+    """Eight idols (the same noise) from the untrained generator and three of the run's epoch
+    checkpoints: a quarter of the way, half way and the last (10, 20 and 30 of the default run)."""
     import numpy as np  # noqa: PLC0415
 
     from minigan.checkpoint import load_generator  # noqa: PLC0415
@@ -339,8 +340,11 @@ def measure_checkpoints(ctx) -> list[Path]:
     untrained = ctx.work / "untrained" / "checkpoints" / "last.npz"
     if not untrained.exists():  # the generator the default run started from (same seed, same settings)
         Trainer(TrainConfig(out=str(ctx.work), name="untrained"), stream=io.StringIO()).save()
-    checkpoints = [("untrained", untrained)] + [
-        (f"epoch {e}", ctx.run / "checkpoints" / f"epoch_{e:03d}.npz") for e in (15, 30, 60)]
+    saved = sorted((ctx.run / "checkpoints").glob("epoch_*.npz"))
+    if len(saved) < 3:
+        raise SystemExit(f"{ctx.run}: measure_checkpoints needs three epoch checkpoints, found {len(saved)}")
+    picks = [saved[len(saved) // 4], saved[len(saved) // 2], saved[-1]]
+    checkpoints = [("untrained", untrained)] + [(f"epoch {int(p.stem.split('_')[1])}", p) for p in picks]
     rows = []
     for _, path in checkpoints:
         G, _ = load_generator(path)
