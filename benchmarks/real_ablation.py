@@ -6,8 +6,9 @@
     python examples/make_emoji_set.py --out data/emoji                      # 3,655 real 64x64 icons
     python -m minigan classifier train --data data/emoji --attributes group,subgroup \\
         --epochs 20 --out runs/emoji_classifier.npz                            # the ruler
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/real_ablation.py train --epochs 10
-    python benchmarks/real_ablation.py measure
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/real_ablation.py train \\
+        --variants default,no-zoom-rotation,diffaugment-only                # 30 epochs each, ~30 minutes
+    python benchmarks/real_ablation.py measure --figures docs/img            # the table, chart and samples
 
 ``train`` trains one run per variant of the default recipe (``--variants``, see
 :data:`VARIANTS`) on ``--data`` with the same seed, one after the other, into OUT/VARIANT, saving
@@ -34,6 +35,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from minigan.checkpoint import load_generator
 from minigan.data import load_dataset
@@ -135,6 +137,11 @@ def measure(args) -> int:
     shown = [shown_real] + [last_images[name, g] for name in done for g in ("ema", "raw")]
     labels = ["real"] + [f"{name} ({g})" for name in done for g in ("ema", "raw")]
     labelled_grid(np.stack(shown), labels, scale=1).save(out / "ablation_samples.png")
+    if args.figures:  # the tutorial's copies, reduced to a palette so that they stay small
+        figures = Path(args.figures)
+        for name, copy in (("ablation.png", "measure_real_ablation.png"), ("ablation_samples.png", "measure_real_samples.png")):
+            Image.open(out / name).convert("RGB").quantize(256, dither=Image.Dither.NONE).save(figures / copy, optimize=True)
+        print(f"wrote {figures / 'measure_real_ablation.png'} and {figures / 'measure_real_samples.png'}")
     print(table(report))
     print(f"wrote {out / 'ablation.json'}, {out / 'ablation.md'}, {out / 'ablation.png'} and "
           f"{out / 'ablation_samples.png'} (the first {SHOWN} images of each variant's last checkpoint)")
@@ -166,7 +173,7 @@ def main(argv=None) -> int:
     t = sub.add_parser("train", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     t.add_argument("--data", default="data/emoji", help="the real images")
     t.add_argument("--variants", default=",".join(VARIANTS), help="which variants, in order")
-    t.add_argument("--epochs", type=int, default=10)
+    t.add_argument("--epochs", type=int, default=30, help="the default run's length")
     t.add_argument("--every", type=int, default=5, help="save both generators every N epochs")
     t.add_argument("--limit", type=int, default=0, help="train on the first N images only (0: all)")
     t.add_argument("--seed", type=int, default=0)
@@ -174,6 +181,8 @@ def main(argv=None) -> int:
     m.add_argument("--classifier", default="runs/emoji_classifier.npz")
     m.add_argument("--n", type=int, default=1000, help="images per generator")
     m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--figures", default=None, metavar="DIR",
+                   help="also write the chart and the samples as DIR/measure_real_*.png (docs/img for the tutorial)")
     for p in (t, m):
         p.add_argument("--out", default="runs/ablation", help="the folder of the variants' runs")
     args = parser.parse_args(argv)
