@@ -14,6 +14,9 @@ import numpy as np
 
 from minigan.backend import get_array_module, to_numpy
 from minigan.gradcheck import WithLabels, check_layer
+from minigan.train import Trainer
+
+from .cases import tiny_train_config
 
 #: The rounding of each dtype, relative to an array's largest entry: the default tolerance of
 #: :func:`assert_close`.
@@ -74,6 +77,18 @@ def assert_same_weights(a: dict, b: dict) -> None:
     for k in a:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
 
+
+
+def assert_resume_is_exact(tmp_path, dataset, **settings):
+    """A tiny run of ``settings`` stopped after one epoch and resumed to two ends with the weights
+    of the same run never stopped (tmp_path/a and tmp_path/b); returns that straight trainer."""
+    Trainer(tiny_train_config(tmp_path / "a", epochs=1, **settings), dataset=dataset).run()
+    resumed = Trainer(resume=tmp_path / "a" / "run", overrides={"epochs": 2}, dataset=dataset)
+    resumed.run()
+    straight = Trainer(tiny_train_config(tmp_path / "b", **settings), dataset=dataset)
+    straight.run()
+    assert_same_weights(weights(straight), weights(resumed))
+    return straight
 
 class BothOutputs(WithLabels):
     """A discriminator with a classifier as one layer of output ``(N, 1 + sum K)``: its logit, then

@@ -204,16 +204,9 @@ def test_a_run_with_the_auxiliary_classifier_saves_it_and_resumes_bit_exactly(tm
     from minigan.train import Trainer
 
     from .cases import tiny_train_config
-    from .helpers import assert_same_weights, weights
+    from .helpers import assert_resume_is_exact, weights
 
-    settings = dict(condition="hair_color,eye_color", aux_weight=1.0)
-    first = Trainer(tiny_train_config(tmp_path / "a", epochs=1, **settings), dataset=tiny_idols)
-    first.run()
-    resumed = Trainer(resume=tmp_path / "a" / "run", overrides={"epochs": 2}, dataset=tiny_idols)
-    resumed.run()
-    straight = Trainer(tiny_train_config(tmp_path / "b", **settings), dataset=tiny_idols)
-    straight.run()
-    assert_same_weights(weights(straight), weights(resumed))
+    straight = assert_resume_is_exact(tmp_path, tiny_idols, condition="hair_color,eye_color", aux_weight=1.0)
     assert "D/classifier.W" in weights(straight)
     D, meta = load_discriminator(tmp_path / "b" / "run")
     assert D.auxiliary and meta["config"]["aux_weight"] == 1.0

@@ -168,19 +168,10 @@ def test_the_studio_refuses_to_fold_a_conditional_batch_norm():
 @pytest.mark.slow
 def test_a_tiny_run_with_conditional_batch_norm_trains_the_tables_resumes_bit_exactly_and_loads(tmp_path, tiny_idols):
     from minigan.checkpoint import load_generator
-    from minigan.train import Trainer
 
-    from .cases import tiny_train_config
-    from .helpers import assert_same_weights, weights
+    from .helpers import assert_resume_is_exact
 
-    settings = dict(condition="hair_color,eye_color", condition_layers="all")
-    first = Trainer(tiny_train_config(tmp_path / "a", epochs=1, **settings), dataset=tiny_idols)
-    first.run()
-    resumed = Trainer(resume=tmp_path / "a" / "run", overrides={"epochs": 2}, dataset=tiny_idols)
-    resumed.run()
-    straight = Trainer(tiny_train_config(tmp_path / "b", **settings), dataset=tiny_idols)
-    straight.run()
-    assert_same_weights(weights(straight), weights(resumed))
+    assert_resume_is_exact(tmp_path, tiny_idols, condition="hair_color,eye_color", condition_layers="all")
     for raw in (False, True):
         G, meta = load_generator(tmp_path / "b" / "run", raw=raw)
         assert G.conditional_bn and meta["config"]["condition_layers"] == "all"
