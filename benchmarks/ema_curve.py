@@ -93,17 +93,23 @@ def variants(run: Path):
         yield epoch, f"ema {half_life}", path, True  # saved as plain "G"
 
 
+def epoch_minutes(run: Path) -> dict:
+    """``{epoch: minutes of training up to its end}`` from a run's log.jsonl."""
+    minutes = {}
+    for line in (run / "log.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        if record.get("type") == "epoch":
+            minutes[record["epoch"]] = minutes.get(record["epoch"] - 1, 0.0) + record["seconds"] / 60
+    return minutes
+
+
 def measure(args) -> int:
     run = Path(args.run)
     clf, clf_meta = load_classifier(args.classifier)
     real = load_dataset(json.loads((run / "config.json").read_text())["data"])
     real_out = classify(clf, real.images)
     classes = {a: len(clf_meta["vocab"][a]) for a in clf.heads}
-    minutes = {}
-    for line in (run / "log.jsonl").read_text().splitlines():
-        record = json.loads(line)
-        if record.get("type") == "epoch":
-            minutes[record["epoch"]] = minutes.get(record["epoch"] - 1, 0.0) + record["seconds"] / 60
+    minutes = epoch_minutes(run)
     rows = []
     for epoch, variant, path, raw in variants(run):
         start = time.perf_counter()

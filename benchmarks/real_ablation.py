@@ -37,6 +37,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ema_curve import epoch_minutes  # benchmarks/ema_curve.py, beside this script
+
 from minigan.checkpoint import load_generator
 from minigan.data import load_dataset
 from minigan.metrics import attribute_histogram_distance, frechet_distance_floor, frechet_distance_of_features
@@ -84,16 +86,6 @@ def train(args) -> int:
     return 0
 
 
-def _minutes(run: Path) -> dict:
-    """``{epoch: minutes of training up to its end}`` from a run's log.jsonl."""
-    minutes = {}
-    for line in (run / "log.jsonl").read_text().splitlines():
-        record = json.loads(line)
-        if record.get("type") == "epoch":
-            minutes[record["epoch"]] = minutes.get(record["epoch"] - 1, 0.0) + record["seconds"] / 60
-    return minutes
-
-
 def measure(args) -> int:
     out = Path(args.out)
     runs = [out / name for name in VARIANTS if (out / name / "config.json").exists()]
@@ -107,7 +99,7 @@ def measure(args) -> int:
     shown_real = real.images[np.random.default_rng(args.seed).permutation(len(real))[:SHOWN]]
     rows, last_images = [], {}  # {(variant, generator): the first images of the last checkpoint}
     for run in runs:
-        minutes = _minutes(run)
+        minutes = epoch_minutes(run)
         for path in sorted((run / "checkpoints").glob("epoch_*.npz")):
             epoch = int(path.stem.split("_")[1])
             for generator in ("raw", "ema"):
