@@ -23,7 +23,9 @@ is made by one function below that runs minigan's own commands (``interpolate``,
 chapters write them, into a work folder (``--work``, default ``RUN/docs_figures``), and reduces
 the result to a palette.
 Attribute vectors and the evaluation are kept in the work folder and reused when the picture is
-drawn again (delete the folder to recompute them).
+drawn again (delete the folder to recompute them). ``latent_numbers`` draws no picture: it
+writes the figures of chapter 12's "What we measured" into ``WORK/latent_numbers.json``, and
+``measure_numbers`` those of chapter 10's tables into ``WORK/measure_numbers.json``.
 """
 
 from __future__ import annotations
@@ -123,10 +125,11 @@ def _steps_per_epoch(run: Path) -> int:
 
 # -- chapters 10 and 12: the metrics and the latent space -----------------------------------------
 
-#: Idols of the grid ``sample --numbered --seed 0`` used by the pictures (picked by eye on it).
-INTERPOLATION_PAIRS = "12,42,23,1,49,14,39,60"  # blond > black, blond bob > orange twin tails, ...
-EDITED_IDOLS = "1,3,5,14,16,29,39,56"  # none of them blond
-EXEMPLARS_PLUS, EXEMPLARS_MINUS = "12,23,49", "2,42,52"  # three blond idols, three black-haired ones
+#: Idols of the grid ``sample --numbered --seed 0`` of the default run's seed-0 average (the
+#: bundled model) used by the pictures, picked by eye on it and checked with the classifier.
+INTERPOLATION_PAIRS = "50,28,15,61,14,57,52,10"  # blond > black, blond bob > orange twin tails, blond > aqua, red > blond
+EDITED_IDOLS = "1,3,6,9,26,39,48,55"  # none of them blond, eight colours and styles
+EXEMPLARS_PLUS, EXEMPLARS_MINUS = "10,19,50", "1,28,46"  # three blond idols, three black-haired ones
 EDIT_STRENGTHS = "0,0.5,1,1.5,2,2.5,3,4"
 
 
@@ -184,12 +187,14 @@ def latent_linear_vs_slerp(ctx) -> list[Path]:
     import numpy as np  # noqa: PLC0415
 
     from minigan.checkpoint import load_generator  # noqa: PLC0415
+    from minigan.cli.args import parse_ints  # noqa: PLC0415
     from minigan.latent import idol_noise, interpolation_strips  # noqa: PLC0415
     from minigan.viz import labelled_grid  # noqa: PLC0415
 
     G, _ = load_generator(ctx.run)
     rows, labels = [], []
-    for a, b in ((0, 1), (12, 42)):
+    first = parse_ints(INTERPOLATION_PAIRS, "pairs")[:2]
+    for a, b in ((0, 1), tuple(first)):
         z = idol_noise(G.nz, [a, b])  # (2, nz)
         for method in ("linear", "slerp"):
             rows.append(interpolation_strips(G, z[:1], z[1:], 9, method)[0])  # (9, S, S, 3)
@@ -335,22 +340,116 @@ def measure_checkpoints(ctx) -> list[Path]:
     from minigan.data import to_images  # noqa: PLC0415
     from minigan.viz import labelled_grid  # noqa: PLC0415
     from minigan.sampling import generate, noise  # noqa: PLC0415
-    from minigan.train import TrainConfig, Trainer  # noqa: PLC0415
 
-    untrained = ctx.work / "untrained" / "checkpoints" / "last.npz"
-    if not untrained.exists():  # the generator the default run started from (same seed, same settings)
-        Trainer(TrainConfig(out=str(ctx.work), name="untrained"), stream=io.StringIO()).save()
-    saved = sorted((ctx.run / "checkpoints").glob("epoch_*.npz"))
-    if len(saved) < 3:
-        raise SystemExit(f"{ctx.run}: measure_checkpoints needs three epoch checkpoints, found {len(saved)}")
-    picks = [saved[len(saved) // 4], saved[len(saved) // 2], saved[-1]]
-    checkpoints = [("untrained", untrained)] + [(f"epoch {int(p.stem.split('_')[1])}", p) for p in picks]
+    checkpoints = _checkpoint_picks(ctx)
     rows = []
     for _, path in checkpoints:
         G, _ = load_generator(path)
         rows.append(to_images(generate(G, noise(np.random.default_rng(0), 8, G.nz))))  # (8, S, S, 3)
     picture = labelled_grid(np.stack(rows), [label for label, _ in checkpoints], None, scale=1)
     return [_save(picture, ctx.out / "measure_checkpoints.png")]
+
+
+def _checkpoint_picks(ctx) -> list[tuple[str, Path]]:
+    """The untrained generator and the run's epoch checkpoints a quarter of the way, half way and last."""
+    untrained = ctx.work / "untrained" / "checkpoints" / "last.npz"
+    if not untrained.exists():  # the generator the default run started from (same seed, same settings)
+        from minigan.train import TrainConfig, Trainer  # noqa: PLC0415
+
+        Trainer(TrainConfig(out=str(ctx.work), name="untrained"), stream=io.StringIO()).save()
+    saved = sorted((ctx.run / "checkpoints").glob("epoch_*.npz"))
+    if len(saved) < 3:
+        raise SystemExit(f"{ctx.run}: measure_checkpoints needs three epoch checkpoints, found {len(saved)}")
+    picks = [saved[len(saved) // 4], saved[len(saved) // 2], saved[-1]]
+    return [("untrained", untrained)] + [(f"epoch {int(p.stem.split('_')[1])}", p) for p in picks]
+
+
+def measure_numbers(ctx) -> list[Path]:
+    """The figures of chapter 10's tables, into ``WORK/measure_numbers.json``: the mean losses
+    and D(G(z)) of the picked epochs' logged steps, and ``evaluate`` of each picked checkpoint."""
+    import json  # noqa: PLC0415
+
+    log = [json.loads(line) for line in (ctx.run / "log.jsonl").read_text().splitlines() if line.strip()]
+    numbers = {"run": str(ctx.run), "checkpoints": {}}
+    for label, path in _checkpoint_picks(ctx):
+        folder = ctx.work / f"evaluation_{label.replace(' ', '_')}"
+        if not (folder / "figures.json").exists():
+            _minigan("evaluate", "--checkpoint", path, "--classifier", ctx.classifier, "--n", 1000, "--out", folder)
+        entry = {"evaluate": json.loads((folder / "figures.json").read_text())}
+        if label != "untrained":
+            steps = [r for r in log if r.get("type") == "step" and r["epoch"] == int(label.split()[1])]
+            entry["log"] = {k: round(sum(r[k] for r in steps) / len(steps), 3)
+                            for k in ("loss_d", "loss_g", "d_real", "d_fake")}
+        numbers["checkpoints"][label] = entry
+    path = ctx.work / "measure_numbers.json"
+    path.write_text(json.dumps(numbers, indent=1) + "\n")
+    return [path]
+
+
+def latent_numbers(ctx) -> list[Path]:
+    """The figures of chapter 12's "What we measured", into ``WORK/latent_numbers.json``: how
+    smooth the interpolations are, who the blond idols are, the four vectors' edit success and
+    that of the vector learned with keep weight 0.7 (against blond - rest scaled to learn_direction's
+    limit and a random direction as long), all on 500 idols of seed 1."""
+    import json  # noqa: PLC0415
+
+    import numpy as np  # noqa: PLC0415
+
+    from minigan.checkpoint import load_generator  # noqa: PLC0415
+    from minigan.latent import interpolate, load_vector  # noqa: PLC0415
+    from minigan.metrics import edit_success  # noqa: PLC0415
+    from minigan.models.classifier import generate_and_classify, load_classifier  # noqa: PLC0415
+    from minigan.sampling import generate, noise  # noqa: PLC0415
+
+    G, _ = load_generator(ctx.run)
+    clf, clf_meta = load_classifier(ctx.classifier)
+    vocab = clf_meta["vocab"]
+    blond, black = vocab["hair_color"].index("blond"), vocab["hair_color"].index("black")
+    numbers = {"run": str(ctx.run), "classifier": str(ctx.classifier)}
+
+    grid = noise(np.random.default_rng(0), 64, G.nz)  # pairs 0>1, 2>3, ... of the numbered grid
+    for steps in (10, 20):
+        largest = []
+        for a, b in zip(grid[0::2], grid[1::2]):
+            x = generate(G, interpolate(a, b, steps)).astype(np.float64)  # (steps, 3, S, S)
+            neighbours = np.sqrt(((x[1:] - x[:-1]) ** 2).mean(axis=(1, 2, 3)))
+            largest.append(neighbours.max() / np.sqrt(((x[-1] - x[0]) ** 2).mean()))
+        numbers[f"interpolation_{steps}_steps"] = {"median": round(float(np.median(largest)), 3),
+                                                   "max": round(float(np.max(largest)), 3),
+                                                   "even": round(1 / (steps - 1), 3), "pairs": len(largest)}
+
+    z = noise(np.random.default_rng(0), 10000, G.nz)  # the idols `vector --from-labels` sampled
+    predicted = generate_and_classify(G, clf, z, progress="classifying 10,000 idols")[0].predictions
+    styles = vocab["hair_style"]
+    numbers["styles_among"] = {
+        name: {"n": int((predicted["hair_color"] == c).sum()),
+               **{s: round(float((predicted["hair_style"][predicted["hair_color"] == c] == i).mean()), 3)
+                  for i, s in enumerate(styles)}}
+        for name, c in (("blond", blond), ("black", black))}
+
+    def success(vector, strengths):
+        rows = edit_success(G, clf, vector, "hair_color", blond, strengths, n=500, seed=1, progress=False)
+        return [{"s": r["strength"], "blond": r["share_target"], "style_kept": r["keep"]["hair_style"],
+                 "blond_random": r["share_target_random"], "style_kept_random": r["keep_random"]["hair_style"]}
+                for r in rows]
+
+    numbers["vectors"] = {name: {"norm": round(float(np.linalg.norm(v)), 2), "rows": success(v, [0, 1, 1.5, 2])}
+                          for name in ("blond_black", "blond_rest", "blond_rest_balanced", "blond_exemplars")
+                          for v in [load_vector(_vector(ctx, name)).vector]}
+    learned_strengths = [0.75, 1, 1.25, 1.5]
+    start = load_vector(_vector(ctx, "blond_rest")).vector
+    numbers["learned"] = {}
+    for weight in (0.7,):  # the picture's; each weight costs a few minutes of learning
+        v = load_vector(_learned(ctx, weight)).vector
+        numbers["learned"][f"{weight:g}"] = {"norm": round(float(np.linalg.norm(v)), 2),
+                                             "rows": success(v, learned_strengths)}
+    limit = 1.5 * float(np.linalg.norm(start))  # learn_direction's default limit, where it starts
+    numbers["learned"]["start"] = {"norm": round(limit, 2),
+                                   "rows": success(start * (limit / np.linalg.norm(start)), learned_strengths)}
+    path = ctx.work / "latent_numbers.json"
+    path.write_text(json.dumps(numbers, indent=1) + "\n")
+    print(json.dumps(numbers, indent=None)[:3000], flush=True)
+    return [path]
 
 
 def run_pictures(ctx) -> list[Path]:
@@ -377,6 +476,8 @@ FIGURES = {
     "latent_edit_success": latent_edit_success,
     "measure_pictures": measure_pictures,
     "measure_checkpoints": measure_checkpoints,
+    "latent_numbers": latent_numbers,
+    "measure_numbers": measure_numbers,
 }
 
 
