@@ -11,7 +11,7 @@ they stay small:
 
 * ``run_progress.gif``: the first 6 fixed-noise idols of ``samples/`` at a few moments, from
   the untrained generator to the last epoch, each frame labelled;
-* ``run_progress.png``: the same as a still picture, four idols (rows) at eight moments (columns);
+* ``run_progress.png``: the same as a still picture, four idols (rows) at up to eight moments (columns);
 * ``run_samples.png``: the last epoch's 8x8 grid (``samples/epoch_NNN.png``);
 * ``run_fooled.png``: ``fooled.png``; ``run_losses.png``: ``losses.png``.
 
